@@ -1,0 +1,136 @@
+//! Body wrappers for the data path: they stream frames through untouched while counting bytes,
+//! noticing a broken client body, and recording a request's duration when its response ends.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use prometheus::{Histogram, IntCounter};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pin_project_lite::pin_project! {
+    /// A client's request body on its way upstream.
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        bytes: IntCounter,
+        broken: Arc<AtomicBool>,
+    }
+}
+
+impl RequestBody {
+    /// Wraps `inner`; `broken` is set if the client's body turns out malformed or cut short.
+    pub fn new(inner: Incoming, bytes: IntCounter, broken: Arc<AtomicBool>) -> Self {
+        Self {
+            inner,
+            bytes,
+            broken,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes.inc_by(data.len() as u64);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.broken.store(true, Ordering::Relaxed),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// What a response's end reports: the duration histogram and the byte counter.
+pub struct ResponseStats {
+    pub start: Instant,
+    pub duration: Histogram,
+    pub bytes: IntCounter,
+    /// Held until the response ends: the request counts as in flight until then.
+    pub in_flight: Option<crate::proxy::InFlight>,
+}
+
+pin_project_lite::pin_project! {
+    /// A response on its way to the client: the upstream's streamed body or a local one.
+    pub struct ResponseBody {
+        #[pin]
+        inner: Either<Incoming, Full<Bytes>>,
+        stats: ResponseStats,
+    }
+
+    impl PinnedDrop for ResponseBody {
+        fn drop(this: Pin<&mut Self>) {
+            let stats = &this.stats;
+            stats.duration.observe(stats.start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl ResponseBody {
+    pub fn upstream(inner: Incoming, stats: ResponseStats) -> Self {
+        Self {
+            inner: Either::Left(inner),
+            stats,
+        }
+    }
+
+    pub fn local(inner: Full<Bytes>, stats: ResponseStats) -> Self {
+        Self {
+            inner: Either::Right(inner),
+            stats,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.stats.bytes.inc_by(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,218 @@
+//! Configuration: the YAML file and command-line flags, in two stages.
+//!
+//! [`raw`] holds the serde structs exactly as a user writes them (unknown fields are errors,
+//! every default documented there). [`Config::build`] merges flags over the file and turns the
+//! result into validated values of real types; every error names the field it is about, so a bad
+//! file stops start-up with a message a user can act on.
+
+mod cli;
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use cli::Cli;
+pub use raw::{LogFormat, UpstreamProtocol};
+
+/// A configuration error: which field, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The validated configuration the sidecar runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub admin: SocketAddr,
+    pub listener: ListenerConfig,
+    pub upstream: UpstreamConfig,
+    pub limits: Limits,
+    pub forwarded: raw::Forwarded,
+    pub grace_period: Duration,
+    pub log_format: LogFormat,
+    pub workers: NonZeroUsize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub address: SocketAddr,
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub address: SocketAddr,
+    pub protocol: UpstreamProtocol,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_concurrent_streams: u32,
+    pub max_requests_in_flight: usize,
+    pub max_buffered_body_bytes: usize,
+}
+
+impl Config {
+    /// Reads the file named by `--config` (if any), applies the flags over it and validates.
+    pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => Some(read_file(path)?),
+            None => None,
+        };
+        Self::build(file.unwrap_or_default(), cli)
+    }
+
+    /// Parses a YAML document; the error names the path of the offending field.
+    pub fn parse_yaml(text: &str) -> Result<raw::File, ConfigError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::Parse {
+                path: if path == "." { "config".into() } else { path },
+                message: e.into_inner().to_string(),
+            }
+        })
+    }
+
+    /// Merges the flags over the file and validates the result.
+    pub fn build(mut file: raw::File, cli: &Cli) -> Result<Self, ConfigError> {
+        cli.apply(&mut file);
+        let listener = file
+            .listener
+            .ok_or_else(|| ConfigError::invalid("listener.address", "required (or --listen)"))?;
+        let upstream = file
+            .upstream
+            .ok_or_else(|| ConfigError::invalid("upstream.address", "required (or --upstream)"))?;
+        let admin = file.admin.unwrap_or_default();
+        let limits = file.limits.unwrap_or_default();
+        Ok(Self {
+            admin: admin.address,
+            listener: ListenerConfig {
+                address: listener.address,
+                tls: listener.tls.map(validate_tls).transpose()?,
+            },
+            upstream: UpstreamConfig {
+                address: upstream.address,
+                protocol: upstream.protocol,
+                connect_timeout: positive("upstream.connect_timeout", upstream.connect_timeout)?,
+                response_timeout: positive("upstream.response_timeout", upstream.response_timeout)?,
+                idle_timeout: upstream.idle_timeout,
+            },
+            limits: validate_limits(limits)?,
+            forwarded: file.forwarded.unwrap_or_default(),
+            grace_period: file.shutdown.unwrap_or_default().grace_period,
+            log_format: file.log.unwrap_or_default().format,
+            workers: match file.workers {
+                0 => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+                n => NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
+            },
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<raw::File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Config::parse_yaml(&text)
+}
+
+fn validate_tls(tls: raw::Tls) -> Result<TlsFiles, ConfigError> {
+    for (field, path) in [
+        ("listener.tls.cert", &tls.cert),
+        ("listener.tls.key", &tls.key),
+    ] {
+        if !path.is_file() {
+            return Err(ConfigError::invalid(
+                field,
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+    }
+    Ok(TlsFiles {
+        cert: tls.cert,
+        key: tls.key,
+    })
+}
+
+fn validate_limits(l: raw::Limits) -> Result<Limits, ConfigError> {
+    if l.max_header_bytes < 1024 {
+        return Err(ConfigError::invalid(
+            "limits.max_header_bytes",
+            "must be at least 1024",
+        ));
+    }
+    Ok(Limits {
+        header_read_timeout: positive("limits.header_read_timeout", l.header_read_timeout)?,
+        max_header_bytes: l.max_header_bytes,
+        max_headers: at_least_one("limits.max_headers", l.max_headers)?,
+        idle_timeout: positive("limits.idle_timeout", l.idle_timeout)?,
+        max_connections: at_least_one("limits.max_connections", l.max_connections)?,
+        max_concurrent_streams: u32::try_from(at_least_one(
+            "limits.max_concurrent_streams",
+            l.max_concurrent_streams,
+        )?)
+        .map_err(|_| ConfigError::invalid("limits.max_concurrent_streams", "too large"))?,
+        max_requests_in_flight: at_least_one(
+            "limits.max_requests_in_flight",
+            l.max_requests_in_flight,
+        )?,
+        max_buffered_body_bytes: l.max_buffered_body_bytes,
+    })
+}
+
+fn positive(field: &'static str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError::invalid(field, "must be greater than zero"))
+    } else {
+        Ok(d)
+    }
+}
+
+fn at_least_one(field: &'static str, n: usize) -> Result<usize, ConfigError> {
+    if n == 0 {
+        Err(ConfigError::invalid(field, "must be at least 1"))
+    } else {
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

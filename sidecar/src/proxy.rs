@@ -1,0 +1,266 @@
+//! The request path: one function from a client's request to the response it gets.
+//!
+//! [`Proxy::handle`] applies, in order: the in-flight limit, request checks (ambiguous framing,
+//! header count), the request span, hop-by-hop and `X-Forwarded-*` rewriting, the upstream call
+//! with its timeout, upgrade tunnelling, and the response rewrite. Every outcome is counted in
+//! [`Metrics`]; every failure becomes a local response through [`ErrorKind`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+
+use crate::body::{RequestBody, ResponseBody, ResponseStats};
+use crate::config::{Config, raw::Forwarded};
+use crate::error::ErrorKind;
+use crate::forward::Upstream;
+use crate::metrics::{CodeClass, Method, Metrics, Protocol};
+use crate::telemetry;
+
+/// What the proxy knows about the connection a request arrived on.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Per-request facts the listener's framing check established.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestCheck {
+    /// The request's header section carried both Content-Length and Transfer-Encoding.
+    pub ambiguous_framing: bool,
+}
+
+/// The proxy's shared state: upstream clients, metrics and limits.
+pub struct Proxy {
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+    forwarded: Forwarded,
+    max_headers: usize,
+    max_in_flight: usize,
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+}
+
+/// One request from its arrival to its response.
+struct Exchange {
+    start: Instant,
+    protocol: Protocol,
+    method: Method,
+    in_flight: InFlight,
+}
+
+/// Decrements the in-flight count when a response ends (or is dropped).
+pub struct InFlight {
+    proxy: Arc<Proxy>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.proxy.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.proxy.metrics.streams_open.dec();
+    }
+}
+
+impl Proxy {
+    pub fn new(cfg: &Config, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            upstream: Upstream::new(&cfg.upstream),
+            metrics,
+            forwarded: cfg.forwarded.clone(),
+            max_headers: cfg.limits.max_headers,
+            max_in_flight: cfg.limits.max_requests_in_flight,
+            in_flight: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// From now on responses ask HTTP/1.1 clients to close their connection.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Proxies one request. Never fails: every error becomes a local response.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        check: RequestCheck,
+    ) -> Response<ResponseBody> {
+        let exchange = self.begin(&req);
+        let span = telemetry::request_span(&req, exchange.protocol);
+        let result = match self.refuse(&req, check) {
+            Some(kind) => Err(kind),
+            None => {
+                let forward = self.forward(req, &conn, exchange.protocol, &span);
+                tracing::Instrument::instrument(forward, span.clone()).await
+            }
+        };
+        let res = self.finish(result, exchange);
+        telemetry::record_status(&span, res.status());
+        res
+    }
+
+    /// Answers a request with a local error response without looking further at it.
+    pub fn local(
+        self: &Arc<Self>,
+        kind: ErrorKind,
+        req: &Request<Incoming>,
+    ) -> Response<ResponseBody> {
+        let exchange = self.begin(req);
+        self.finish(Err(kind), exchange)
+    }
+
+    fn begin<B>(self: &Arc<Self>, req: &Request<B>) -> Exchange {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.metrics.streams_open.inc();
+        Exchange {
+            start: Instant::now(),
+            protocol: Protocol::of(req.version()),
+            method: Method::of(req.method()),
+            in_flight: InFlight {
+                proxy: self.clone(),
+            },
+        }
+    }
+
+    /// Turns the outcome into the client's response, and counts it.
+    fn finish(
+        &self,
+        result: Result<Response<Incoming>, ErrorKind>,
+        exchange: Exchange,
+    ) -> Response<ResponseBody> {
+        let Exchange {
+            start,
+            protocol,
+            method,
+            in_flight,
+        } = exchange;
+        let stats = ResponseStats {
+            start,
+            duration: self.metrics.request_duration(protocol).clone(),
+            bytes: self.metrics.response_bytes.clone(),
+            in_flight: Some(in_flight),
+        };
+        let mut res = match result {
+            Ok(res) => res.map(|b| ResponseBody::upstream(b, stats)),
+            Err(kind) => {
+                self.metrics.upstream_error(kind).inc();
+                tracing::debug!(kind = kind.label(), "local response");
+                let mut res = kind.response().map(|b| ResponseBody::local(b, stats));
+                if protocol == Protocol::Http1 && !kind.is_upstream() {
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
+            }
+        };
+        if protocol == Protocol::Http1 && self.draining.load(Ordering::Relaxed) {
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        self.metrics
+            .request(method, CodeClass::of(res.status()), protocol)
+            .inc();
+        res
+    }
+
+    /// The checks that answer a request without forwarding it.
+    fn refuse(&self, req: &Request<Incoming>, check: RequestCheck) -> Option<ErrorKind> {
+        if self.in_flight.load(Ordering::Relaxed) > self.max_in_flight {
+            return Some(ErrorKind::ConcurrencyLimit);
+        }
+        if check.ambiguous_framing {
+            return Some(ErrorKind::BadRequest);
+        }
+        if req.headers().len() > self.max_headers {
+            return Some(ErrorKind::HeadersTooLarge);
+        }
+        None
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        conn: &ConnInfo,
+        protocol: Protocol,
+        span: &tracing::Span,
+    ) -> Result<Response<Incoming>, ErrorKind> {
+        let (mut parts, body) = req.into_parts();
+        let upgrade = protocol == Protocol::Http1 && crate::headers::wants_upgrade(&parts.headers);
+        let on_upgrade = upgrade.then(|| {
+            let mut stub = Request::new(());
+            *stub.extensions_mut() = std::mem::take(&mut parts.extensions);
+            hyper::upgrade::on(stub)
+        });
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            });
+        parts.uri = upstream_uri(&parts.uri, authority.as_deref(), self.upstream.address)?;
+        let scheme = if conn.tls { "https" } else { "http" };
+        crate::headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+        crate::headers::add_forwarded(
+            &mut parts.headers,
+            &self.forwarded,
+            conn.peer.ip(),
+            scheme,
+            authority.as_deref(),
+        );
+        telemetry::inject_context(span, &mut parts.headers);
+        let broken = Arc::new(AtomicBool::new(false));
+        let body = RequestBody::new(body, self.metrics.request_bytes.clone(), broken.clone());
+        let sent = Instant::now();
+        let result = self
+            .upstream
+            .send(Request::from_parts(parts, body), protocol, upgrade)
+            .await;
+        self.metrics
+            .upstream_duration
+            .observe(sent.elapsed().as_secs_f64());
+        let mut res = match result {
+            Ok(res) => res,
+            // The client's own body was malformed or cut short: that is the client's error.
+            Err(_) if broken.load(Ordering::Relaxed) => return Err(ErrorKind::BadRequest),
+            Err(kind) => return Err(kind),
+        };
+        let switching = res.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let (true, Some(downstream)) = (switching, on_upgrade) {
+            crate::tunnel::spawn(downstream, hyper::upgrade::on(&mut res));
+        }
+        crate::headers::strip_hop_by_hop(res.headers_mut(), switching);
+        Ok(res)
+    }
+}
+
+/// The URI sent upstream: the client's path and query under its own authority (the connector
+/// dials the configured upstream whatever the authority says).
+fn upstream_uri(
+    uri: &Uri,
+    authority: Option<&str>,
+    fallback: SocketAddr,
+) -> Result<Uri, ErrorKind> {
+    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let fallback = fallback.to_string();
+    Uri::builder()
+        .scheme("http")
+        .authority(authority.unwrap_or(&fallback))
+        .path_and_query(pq)
+        .build()
+        .map_err(|_| ErrorKind::BadRequest)
+}
