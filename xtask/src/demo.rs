@@ -1,0 +1,115 @@
+//! The demo: a demo upstream, the sidecar in front of it, and a few requests a user can repeat.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, deps, root, sh};
+
+const UPSTREAM: &str = "127.0.0.1:18080";
+const LISTEN: &str = "127.0.0.1:15001";
+const ADMIN: &str = "127.0.0.1:15000";
+
+/// Kills the demo's processes however the demo ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn requests() -> Result<()> {
+    let base = format!("http://{LISTEN}");
+    let show = |title: &str, args: &[&str]| -> Result<()> {
+        println!("\n$ curl {}", args.join(" "));
+        println!("  ({title})");
+        let out = Command::new("curl").args(args).output()?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            bail!("curl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    };
+    let echo = format!("{base}/echo");
+    show(
+        "HTTP/1.1 through the sidecar",
+        &["-sS", "--http1.1", "-w", "  -> %{http_code} over HTTP/%{http_version}\n", "-d", "hello over HTTP/1.1", &echo],
+    )?;
+    show(
+        "cleartext HTTP/2 (h2c) through the sidecar",
+        &["-sS", "--http2-prior-knowledge", "-w", "  -> %{http_code} over HTTP/%{http_version}\n", "-d", "hello over HTTP/2", &echo],
+    )?;
+    let headers = format!("{base}/headers");
+    show(
+        "what the upstream saw: X-Forwarded-* added, hop-by-hop headers gone",
+        &["-sS", "-H", "Connection: x-secret", "-H", "x-secret: 1", &headers],
+    )?;
+    let metrics = format!("http://{ADMIN}/metrics");
+    let out = Command::new("curl").args(["-sS", &metrics]).output()?;
+    println!("\n$ curl -s {metrics} | grep proxlet_requests_total");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.starts_with("proxlet_requests_total") && !line.ends_with(" 0") {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+pub fn run(once: bool) -> Result<()> {
+    deps::ensure(&deps::DEMO)?;
+    run_build()?;
+    let bin = root().join("target/debug");
+    let mut procs = Processes(Vec::new());
+    procs.0.push(
+        Command::new(bin.join("proxlet-echo"))
+            .args(["--listen", UPSTREAM])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start the demo upstream")?,
+    );
+    procs.0.push(
+        Command::new(bin.join("proxlet-sidecar"))
+            .args(["--listen", LISTEN, "--upstream", UPSTREAM, "--admin", ADMIN])
+            .spawn()
+            .context("cannot start proxlet-sidecar")?,
+    );
+    wait_ready()?;
+    println!("\nproxlet-sidecar listens on {LISTEN} in front of the demo upstream on {UPSTREAM}.");
+    requests()?;
+    println!("\nMetrics: http://{ADMIN}/metrics   Health: http://{ADMIN}/healthz  http://{ADMIN}/readyz");
+    if once {
+        return Ok(());
+    }
+    println!("Try your own requests against http://{LISTEN}/ ; press Ctrl-C to stop.");
+    for child in &mut procs.0 {
+        let _ = child.wait();
+    }
+    Ok(())
+}
+
+fn run_build() -> Result<()> {
+    sh(cargo().args(["build", "-p", "proxlet-sidecar", "-p", "proxlet-tests", "--bins"]))
+}
+
+fn wait_ready() -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = format!("http://{ADMIN}/readyz");
+    while Instant::now() < deadline {
+        let ok = Command::new("curl")
+            .args(["-fsS", "-o", "/dev/null", &url])
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("proxlet-sidecar did not become ready at {url} within 10s")
+}

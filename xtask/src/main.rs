@@ -1,0 +1,73 @@
+//! `cargo xtask <command>`: the project's one entry point.
+//!
+//! - `demo [--once]`: the sidecar in front of a demo upstream, a few requests over HTTP/1.1 and
+//!   HTTP/2, and where to look. `--once` exits after the requests.
+//! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo.
+//! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
+//!
+//! Each command installs what it needs when it is missing (Debian packages with apt-get).
+
+mod demo;
+mod deps;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match cmd.as_str() {
+        "demo" => demo::run(rest.iter().any(|a| a == "--once")),
+        "test" => test(),
+        "bench" => bench(&rest),
+        _ => {
+            eprintln!("usage: cargo xtask <demo [--once] | test | bench [ARGS]>");
+            bail!("unknown command {cmd:?}")
+        }
+    }
+}
+
+/// The repository root (the parent of this crate).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command from the repository root, failing with its command line if it fails.
+fn sh(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("+ {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn test() -> Result<()> {
+    deps::ensure(&deps::TEST)?;
+    sh(cargo().args(["fmt", "--all", "--check"]))?;
+    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // The end-to-end tests start these binaries as processes.
+    sh(cargo().args(["build", "--workspace", "--bins"]))?;
+    sh(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
+    demo::run(true)
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    deps::ensure(&deps::BENCH)?;
+    sh(cargo().args(["build", "--release", "-p", "proxlet-sidecar"]))?;
+    sh(Command::new(root().join("bench/run")).args(args))
+}
