@@ -11,7 +11,10 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use prometheus::{Histogram, IntCounter};
+use prometheus::IntCounter;
+
+use crate::metrics::Protocol;
+use crate::proxy::InFlight;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -67,13 +70,12 @@ impl Body for RequestBody {
     }
 }
 
-/// What a response's end reports: the duration histogram and the byte counter.
+/// What a response's end reports: its duration and bytes.
 pub struct ResponseStats {
     pub start: Instant,
-    pub duration: Histogram,
-    pub bytes: IntCounter,
+    pub protocol: Protocol,
     /// Held until the response ends: the request counts as in flight until then.
-    pub in_flight: Option<crate::proxy::InFlight>,
+    pub in_flight: InFlight,
 }
 
 pin_project_lite::pin_project! {
@@ -87,7 +89,11 @@ pin_project_lite::pin_project! {
     impl PinnedDrop for ResponseBody {
         fn drop(this: Pin<&mut Self>) {
             let stats = &this.stats;
-            stats.duration.observe(stats.start.elapsed().as_secs_f64());
+            stats
+                .in_flight
+                .metrics()
+                .request_duration(stats.protocol)
+                .observe(stats.start.elapsed().as_secs_f64());
         }
     }
 }
@@ -121,7 +127,11 @@ impl Body for ResponseBody {
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
         {
-            this.stats.bytes.inc_by(data.len() as u64);
+            this.stats
+                .in_flight
+                .metrics()
+                .response_bytes
+                .inc_by(data.len() as u64);
         }
         polled
     }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
@@ -57,6 +58,12 @@ struct Exchange {
 /// Decrements the in-flight count when a response ends (or is dropped).
 pub struct InFlight {
     proxy: Arc<Proxy>,
+}
+
+impl InFlight {
+    pub fn metrics(&self) -> &Metrics {
+        &self.proxy.metrics
+    }
 }
 
 impl Drop for InFlight {
@@ -146,9 +153,8 @@ impl Proxy {
         } = exchange;
         let stats = ResponseStats {
             start,
-            duration: self.metrics.request_duration(protocol).clone(),
-            bytes: self.metrics.response_bytes.clone(),
-            in_flight: Some(in_flight),
+            protocol,
+            in_flight,
         };
         let mut res = match result {
             Ok(res) => res.map(|b| ResponseBody::upstream(b, stats)),
@@ -201,18 +207,8 @@ impl Proxy {
             *stub.extensions_mut() = std::mem::take(&mut parts.extensions);
             hyper::upgrade::on(stub)
         });
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            });
-        parts.uri = upstream_uri(&parts.uri, authority.as_deref(), self.upstream.address)?;
+        let authority = request_authority(&parts.uri, &parts.headers);
+        parts.uri = upstream_uri(std::mem::take(&mut parts.uri), authority.clone(), self.upstream.address)?;
         let scheme = if conn.tls { "https" } else { "http" };
         crate::headers::strip_hop_by_hop(&mut parts.headers, upgrade);
         crate::headers::add_forwarded(
@@ -220,7 +216,7 @@ impl Proxy {
             &self.forwarded,
             conn.peer.ip(),
             scheme,
-            authority.as_deref(),
+            authority.as_ref().map(Authority::as_str),
         );
         telemetry::inject_context(span, &mut parts.headers);
         let broken = Arc::new(AtomicBool::new(false));
@@ -248,19 +244,29 @@ impl Proxy {
     }
 }
 
+/// The request's authority: from the URI (HTTP/2, absolute-form) or the `Host` header.
+fn request_authority(uri: &Uri, headers: &http::HeaderMap) -> Option<Authority> {
+    uri.authority().cloned().or_else(|| {
+        let host = headers.get(header::HOST)?;
+        Authority::try_from(host.as_bytes()).ok()
+    })
+}
+
 /// The URI sent upstream: the client's path and query under its own authority (the connector
 /// dials the configured upstream whatever the authority says).
 fn upstream_uri(
-    uri: &Uri,
-    authority: Option<&str>,
+    uri: Uri,
+    authority: Option<Authority>,
     fallback: SocketAddr,
 ) -> Result<Uri, ErrorKind> {
-    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let fallback = fallback.to_string();
-    Uri::builder()
-        .scheme("http")
-        .authority(authority.unwrap_or(&fallback))
-        .path_and_query(pq)
-        .build()
-        .map_err(|_| ErrorKind::BadRequest)
+    let mut parts = uri.into_parts();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = match authority {
+        Some(a) => Some(a),
+        None => Some(Authority::try_from(fallback.to_string()).map_err(|_| ErrorKind::BadRequest)?),
+    };
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).map_err(|_| ErrorKind::BadRequest)
 }

@@ -94,21 +94,31 @@ fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
         .build())
 }
 
-/// The span of one request; with OTLP export on, it continues the client's `traceparent`.
+/// The span of one request. With OTLP export on it is an INFO span continuing the client's
+/// `traceparent`; otherwise a DEBUG span, which costs nothing unless `RUST_LOG` asks for it.
 pub fn request_span<B>(req: &Request<B>, protocol: Protocol) -> tracing::Span {
-    let span = tracing::info_span!(
-        "request",
-        otel.kind = "server",
-        http.request.method = %req.method(),
-        url.path = req.uri().path(),
-        network.protocol.name = protocol.label(),
-        http.response.status_code = tracing::field::Empty,
-    );
-    if let Some(propagator) = PROPAGATOR.get() {
-        let parent = propagator.extract(&HeaderExtractor(req.headers()));
-        let _ = span.set_parent(parent);
+    macro_rules! span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "request",
+                otel.kind = "server",
+                http.request.method = %req.method(),
+                url.path = req.uri().path(),
+                network.protocol.name = protocol.label(),
+                http.response.status_code = tracing::field::Empty,
+            )
+        };
     }
-    span
+    match PROPAGATOR.get() {
+        Some(propagator) => {
+            let span = span!(tracing::Level::INFO);
+            let parent = propagator.extract(&HeaderExtractor(req.headers()));
+            let _ = span.set_parent(parent);
+            span
+        }
+        None => span!(tracing::Level::DEBUG),
+    }
 }
 
 /// Writes the span's context as `traceparent` into the upstream request's headers.
