@@ -24,8 +24,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    /// serde_yaml names the path of the field (`upstream.protocol: unknown variant …`).
+    #[error("{0}")]
+    Parse(#[from] serde_yaml::Error),
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -100,14 +101,7 @@ impl Config {
 
     /// Parses a YAML document; the error names the path of the offending field.
     pub fn parse_yaml(text: &str) -> Result<raw::File, ConfigError> {
-        let de = serde_yaml::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::Parse {
-                path: if path == "." { "config".into() } else { path },
-                message: e.into_inner().to_string(),
-            }
-        })
+        Ok(serde_yaml::from_str(text)?)
     }
 
     /// Merges the flags over the file and validates the result.
@@ -134,7 +128,7 @@ impl Config {
                 response_timeout: positive("upstream.response_timeout", upstream.response_timeout)?,
                 idle_timeout: upstream.idle_timeout,
             },
-            limits: validate_limits(limits)?,
+            limits: validate_limits(&limits)?,
             forwarded: file.forwarded.unwrap_or_default(),
             grace_period: file.shutdown.unwrap_or_default().grace_period,
             log_format: file.log.unwrap_or_default().format,
@@ -172,7 +166,7 @@ fn validate_tls(tls: raw::Tls) -> Result<TlsFiles, ConfigError> {
     })
 }
 
-fn validate_limits(l: raw::Limits) -> Result<Limits, ConfigError> {
+fn validate_limits(l: &raw::Limits) -> Result<Limits, ConfigError> {
     if l.max_header_bytes < 1024 {
         return Err(ConfigError::invalid(
             "limits.max_header_bytes",

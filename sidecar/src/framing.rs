@@ -99,11 +99,11 @@ impl Tracker {
     /// Accumulates a header section; returns the bytes after it.
     fn head<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
         // Fast path: the whole section is in this read.
-        if self.pending.is_empty() {
-            if let Some(end) = find_head_end(data) {
-                self.parse_head(&data[..end]);
-                return &data[end..];
-            }
+        if self.pending.is_empty()
+            && let Some(end) = find_head_end(data)
+        {
+            self.parse_head(&data[..end]);
+            return &data[end..];
         }
         let before = self.pending.len();
         self.pending.extend_from_slice(data);

@@ -208,7 +208,11 @@ impl Proxy {
             hyper::upgrade::on(stub)
         });
         let authority = request_authority(&parts.uri, &parts.headers);
-        parts.uri = upstream_uri(std::mem::take(&mut parts.uri), authority.clone(), self.upstream.address)?;
+        parts.uri = upstream_uri(
+            std::mem::take(&mut parts.uri),
+            authority.clone(),
+            self.upstream.address,
+        )?;
         let scheme = if conn.tls { "https" } else { "http" };
         crate::headers::strip_hop_by_hop(&mut parts.headers, upgrade);
         crate::headers::add_forwarded(

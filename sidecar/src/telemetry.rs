@@ -47,7 +47,8 @@ impl Drop for Guard {
     }
 }
 
-/// Installs the global subscriber. Must run inside the Tokio runtime (the exporter spawns on it).
+/// Installs the global subscriber. Spans are exported from the batch processor's own thread
+/// with a blocking HTTP client, so export never competes with the data path's runtime.
 pub fn init(format: LogFormat) -> Result<Guard, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = match format {

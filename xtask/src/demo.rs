@@ -26,28 +26,56 @@ impl Drop for Processes {
 fn requests() -> Result<()> {
     let base = format!("http://{LISTEN}");
     let show = |title: &str, args: &[&str]| -> Result<()> {
-        println!("\n$ curl {}", args.join(" "));
+        let shown: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        println!("\n$ curl {}", shown.join(" "));
         println!("  ({title})");
         let out = Command::new("curl").args(args).output()?;
         print!("{}", String::from_utf8_lossy(&out.stdout));
         if !out.status.success() {
-            bail!("curl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "curl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     };
     let echo = format!("{base}/echo");
     show(
         "HTTP/1.1 through the sidecar",
-        &["-sS", "--http1.1", "-w", "  -> %{http_code} over HTTP/%{http_version}\n", "-d", "hello over HTTP/1.1", &echo],
+        &[
+            "-sS",
+            "--http1.1",
+            "-w",
+            "  -> %{http_code} over HTTP/%{http_version}\n",
+            "-d",
+            "hello over HTTP/1.1",
+            &echo,
+        ],
     )?;
     show(
         "cleartext HTTP/2 (h2c) through the sidecar",
-        &["-sS", "--http2-prior-knowledge", "-w", "  -> %{http_code} over HTTP/%{http_version}\n", "-d", "hello over HTTP/2", &echo],
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            "-w",
+            "  -> %{http_code} over HTTP/%{http_version}\n",
+            "-d",
+            "hello over HTTP/2",
+            &echo,
+        ],
     )?;
     let headers = format!("{base}/headers");
     show(
         "what the upstream saw: X-Forwarded-* added, hop-by-hop headers gone",
-        &["-sS", "-H", "Connection: x-secret", "-H", "x-secret: 1", &headers],
+        &[
+            "-sS",
+            "-H",
+            "Connection: x-secret",
+            "-H",
+            "x-secret: 1",
+            &headers,
+        ],
     )?;
     let metrics = format!("http://{ADMIN}/metrics");
     let out = Command::new("curl").args(["-sS", &metrics]).output()?;
@@ -81,7 +109,9 @@ pub fn run(once: bool) -> Result<()> {
     wait_ready()?;
     println!("\nproxlet-sidecar listens on {LISTEN} in front of the demo upstream on {UPSTREAM}.");
     requests()?;
-    println!("\nMetrics: http://{ADMIN}/metrics   Health: http://{ADMIN}/healthz  http://{ADMIN}/readyz");
+    println!(
+        "\nMetrics: http://{ADMIN}/metrics   Health: http://{ADMIN}/healthz  http://{ADMIN}/readyz"
+    );
     if once {
         return Ok(());
     }
@@ -92,8 +122,24 @@ pub fn run(once: bool) -> Result<()> {
     Ok(())
 }
 
+/// Quotes an argument the way a shell user would type it.
+fn quote(arg: &str) -> String {
+    if arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c)) {
+        arg.to_owned()
+    } else {
+        format!("'{arg}'")
+    }
+}
+
 fn run_build() -> Result<()> {
-    sh(cargo().args(["build", "-p", "proxlet-sidecar", "-p", "proxlet-tests", "--bins"]))
+    sh(cargo().args([
+        "build",
+        "-p",
+        "proxlet-sidecar",
+        "-p",
+        "proxlet-tests",
+        "--bins",
+    ]))
 }
 
 fn wait_ready() -> Result<()> {

@@ -82,7 +82,11 @@ pub fn ensure(tools: &[Tool]) -> Result<()> {
     install.extend(&missing);
     apt(&install)?;
     if let Some(t) = tools.iter().find(|t| !have(t.command)) {
-        bail!("{} is still missing after installing {}", t.command, t.package);
+        bail!(
+            "{} is still missing after installing {}",
+            t.command,
+            t.package
+        );
     }
     Ok(())
 }

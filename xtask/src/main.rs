@@ -7,6 +7,9 @@
 //!
 //! Each command installs what it needs when it is missing (Debian packages with apt-get).
 
+// A command-line tool: printing to stdout is what it is for.
+#![allow(clippy::print_stdout)]
+
 mod demo;
 mod deps;
 
@@ -59,7 +62,14 @@ fn cargo() -> Command {
 fn test() -> Result<()> {
     deps::ensure(&deps::TEST)?;
     sh(cargo().args(["fmt", "--all", "--check"]))?;
-    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The end-to-end tests start these binaries as processes.
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     sh(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
