@@ -47,6 +47,40 @@ async fn too_many_headers_is_431() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn too_many_headers_over_http2_is_431_from_the_sidecar() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let sidecar = Sidecar::builder(upstream.addr())
+        .set("limits.max_headers", 20)
+        .start()
+        .await?;
+    let url = sidecar.url("/echo");
+
+    let fine = many_headers(Curl::new(url.clone()).h2c(), 10).run().await?;
+    ensure!(
+        fine.status == 200,
+        "10 extra headers over h2c got {}",
+        fine.status
+    );
+    let over = many_headers(Curl::new(url).h2c(), 40).run().await?;
+    ensure!(
+        over.status == 431,
+        "40 headers over h2c got {}",
+        over.status
+    );
+    ensure!(
+        over.header("proxlet-error") == Some("headers-too-large"),
+        "the 431 is not marked as the sidecar's own: {:?}",
+        over.header("proxlet-error")
+    );
+    ensure!(
+        upstream.requests() == 1,
+        "{} requests reached the upstream, want only the first",
+        upstream.requests()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn too_large_headers_is_431() -> Result<()> {
     let upstream = Upstream::start().await?;
     let sidecar = Sidecar::builder(upstream.addr())
