@@ -18,6 +18,9 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+
+mod plugins;
 
 /// Whether the sidecar takes traffic: true once the listener is bound, false while draining.
 #[derive(Debug, Default)]
@@ -36,6 +39,7 @@ impl Readiness {
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    pub proxy: Arc<Proxy>,
 }
 
 impl Admin {
@@ -54,6 +58,14 @@ impl Admin {
                 res
             }
             "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/api/plugins" => json(&plugins::list(self.proxy.chain().as_deref())),
+            path if path.starts_with("/api/plugins/") && path.ends_with("/logs") => {
+                let name = &path["/api/plugins/".len()..path.len() - "/logs".len()];
+                match plugins::logs(self.proxy.chain().as_deref(), name) {
+                    Some(lines) => json(&lines),
+                    None => text(StatusCode::NOT_FOUND, "no such plugin\n"),
+                }
+            }
             "/readyz" if self.readiness.get() => text(StatusCode::OK, "ready\n"),
             "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -87,6 +99,20 @@ impl Admin {
                 }
             });
         }
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => {
+            let mut res = Response::new(Full::new(Bytes::from(body)));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode\n"),
     }
 }
 

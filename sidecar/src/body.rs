@@ -15,8 +15,21 @@ use prometheus::IntCounter;
 
 use crate::metrics::Protocol;
 use crate::proxy::InFlight;
+use crate::wasm::body_pass::ChannelBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response body: the upstream's as it streams, a local one, or what the plugins' body hooks
+/// let through.
+pub type ReplyBody = Either<Either<Incoming, Full<Bytes>>, ChannelBody>;
+
+pub fn upstream(b: Incoming) -> ReplyBody {
+    Either::Left(Either::Left(b))
+}
+
+pub fn local(b: Full<Bytes>) -> ReplyBody {
+    Either::Left(Either::Right(b))
+}
 
 pin_project_lite::pin_project! {
     /// A client's request body on its way upstream.
@@ -76,13 +89,15 @@ pub struct ResponseStats {
     pub protocol: Protocol,
     /// Held until the response ends: the request counts as in flight until then.
     pub in_flight: InFlight,
+    /// The request's passage through the plugins; dropping it runs their log hooks.
+    pub chain: Option<crate::wasm::chain::ChainStream>,
 }
 
 pin_project_lite::pin_project! {
     /// A response on its way to the client: the upstream's streamed body or a local one.
     pub struct ResponseBody {
         #[pin]
-        inner: Either<Incoming, Full<Bytes>>,
+        inner: ReplyBody,
         stats: ResponseStats,
     }
 
@@ -99,18 +114,8 @@ pin_project_lite::pin_project! {
 }
 
 impl ResponseBody {
-    pub fn upstream(inner: Incoming, stats: ResponseStats) -> Self {
-        Self {
-            inner: Either::Left(inner),
-            stats,
-        }
-    }
-
-    pub fn local(inner: Full<Bytes>, stats: ResponseStats) -> Self {
-        Self {
-            inner: Either::Right(inner),
-            stats,
-        }
+    pub fn new(inner: ReplyBody, stats: ResponseStats) -> Self {
+        Self { inner, stats }
     }
 }
 

@@ -6,6 +6,7 @@
 //! file stops start-up with a message a user can act on.
 
 mod cli;
+pub mod plugins;
 pub mod raw;
 
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use cli::Cli;
+pub use cli::{Cli, plugin_flags};
 pub use raw::{LogFormat, UpstreamProtocol};
 
 /// A configuration error: which field, and what is wrong with it.
@@ -27,6 +28,12 @@ pub enum ConfigError {
     /// serde_yaml names the path of the field (`upstream.protocol: unknown variant …`).
     #[error("{0}")]
     Parse(#[from] serde_yaml::Error),
+    #[error("plugins[{index}].{field}: {message}")]
+    Plugin {
+        index: usize,
+        field: &'static str,
+        message: String,
+    },
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -35,7 +42,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,
             message: message.into(),
@@ -54,6 +61,9 @@ pub struct Config {
     pub grace_period: Duration,
     pub log_format: LogFormat,
     pub workers: NonZeroUsize,
+    pub plugins: Vec<plugins::PluginEntry>,
+    pub clusters: std::collections::BTreeMap<String, plugins::ClusterEntry>,
+    pub module_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +117,7 @@ impl Config {
     /// Merges the flags over the file and validates the result.
     pub fn build(mut file: raw::File, cli: &Cli) -> Result<Self, ConfigError> {
         cli.apply(&mut file);
+        file.plugins.extend(cli.plugin_entries()?);
         let listener = file
             .listener
             .ok_or_else(|| ConfigError::invalid("listener.address", "required (or --listen)"))?;
@@ -115,6 +126,7 @@ impl Config {
             .ok_or_else(|| ConfigError::invalid("upstream.address", "required (or --upstream)"))?;
         let admin = file.admin.unwrap_or_default();
         let limits = file.limits.unwrap_or_default();
+        validate_plugins(&file.plugins, &file.clusters)?;
         Ok(Self {
             admin: admin.address,
             listener: ListenerConfig {
@@ -136,6 +148,9 @@ impl Config {
                 0 => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
                 n => NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN),
             },
+            plugins: file.plugins,
+            clusters: file.clusters,
+            module_cache_dir: file.module_cache_dir,
         })
     }
 }
@@ -146,6 +161,56 @@ fn read_file(path: &Path) -> Result<raw::File, ConfigError> {
         source,
     })?;
     Config::parse_yaml(&text)
+}
+
+fn validate_plugins(
+    entries: &[plugins::PluginEntry],
+    clusters: &std::collections::BTreeMap<String, plugins::ClusterEntry>,
+) -> Result<(), ConfigError> {
+    let bad = |index, field, message: String| ConfigError::Plugin {
+        index,
+        field,
+        message,
+    };
+    for (i, p) in entries.iter().enumerate() {
+        if p.name.is_empty() {
+            return Err(bad(i, "name", "must not be empty".into()));
+        }
+        if entries[..i].iter().any(|q| q.name == p.name) {
+            return Err(bad(
+                i,
+                "name",
+                format!("{:?} is used by another plugin", p.name),
+            ));
+        }
+        if plugins::parse_bytes(&p.limits.memory).is_none() {
+            return Err(bad(
+                i,
+                "limits.memory",
+                format!("{:?} is not a quantity like 64Mi", p.limits.memory),
+            ));
+        }
+        if p.limits.hook_timeout.is_zero() {
+            return Err(bad(
+                i,
+                "limits.hook_timeout",
+                "must be greater than zero".into(),
+            ));
+        }
+        if let Some(c) = p
+            .permissions
+            .http_calls
+            .iter()
+            .find(|c| !clusters.contains_key(*c))
+        {
+            return Err(bad(
+                i,
+                "permissions.http_calls",
+                format!("{c:?} is not a cluster defined under clusters"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_tls(tls: raw::Tls) -> Result<TlsFiles, ConfigError> {

@@ -30,10 +30,14 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// The sidecar is draining and takes no new requests.
     Draining,
+    /// A FailClosed plugin trapped, overran its time cap or could not start.
+    PluginFailed,
+    /// A plugin reset the stream (`proxy_close_stream`).
+    PluginReset,
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::UpstreamConnect,
         Self::UpstreamReset,
         Self::UpstreamTimeout,
@@ -42,6 +46,8 @@ impl ErrorKind {
         Self::BadRequest,
         Self::HeadersTooLarge,
         Self::Draining,
+        Self::PluginFailed,
+        Self::PluginReset,
     ];
 
     /// The metric label and `proxlet-error` header value.
@@ -55,6 +61,8 @@ impl ErrorKind {
             Self::BadRequest => "bad-request",
             Self::HeadersTooLarge => "headers-too-large",
             Self::Draining => "draining",
+            Self::PluginFailed => "plugin-failed",
+            Self::PluginReset => "plugin-reset",
         }
     }
 
@@ -62,9 +70,11 @@ impl ErrorKind {
         match self {
             Self::UpstreamConnect | Self::UpstreamReset => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::ConnectionLimit | Self::ConcurrencyLimit | Self::Draining => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::ConnectionLimit
+            | Self::ConcurrencyLimit
+            | Self::Draining
+            | Self::PluginFailed
+            | Self::PluginReset => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
@@ -80,6 +90,8 @@ impl ErrorKind {
             Self::BadRequest => "bad request\n",
             Self::HeadersTooLarge => "request header fields too large\n",
             Self::Draining => "shutting down\n",
+            Self::PluginFailed => "plugin failed\n",
+            Self::PluginReset => "stream reset by a plugin\n",
         }
     }
 

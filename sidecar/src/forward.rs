@@ -20,6 +20,7 @@ use crate::body::RequestBody;
 use crate::config::{UpstreamConfig, UpstreamProtocol};
 use crate::error::ErrorKind;
 use crate::metrics::Protocol;
+use crate::wasm::body_pass::ChannelBody;
 
 /// Connects every request to the configured upstream, whatever its URI says.
 #[derive(Clone)]
@@ -64,7 +65,10 @@ impl tower_service::Service<Uri> for UpstreamConnector {
     }
 }
 
-type UpstreamClient = Client<UpstreamConnector, RequestBody>;
+/// A request body on its way upstream: the client's, or what the plugins' body hooks let through.
+pub type UpstreamBody = http_body_util::Either<RequestBody, ChannelBody>;
+
+type UpstreamClient = Client<UpstreamConnector, UpstreamBody>;
 
 /// The clients towards the workload and the rule that picks one for a request.
 pub struct Upstream {
@@ -103,7 +107,7 @@ impl Upstream {
     /// An upgrade request always goes over HTTP/1.1.
     pub async fn send(
         &self,
-        mut req: Request<RequestBody>,
+        mut req: Request<UpstreamBody>,
         downstream: Protocol,
         upgrade: bool,
     ) -> Result<Response<Incoming>, ErrorKind> {

@@ -22,6 +22,7 @@ pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod tunnel;
+pub mod wasm;
 
 pub use config::{Cli, Config};
 pub use server::run;

@@ -8,7 +8,8 @@ use proxlet_sidecar::{Cli, Config};
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.plugin_flags = proxlet_sidecar::config::plugin_flags(std::env::args());
     let cfg = match Config::load(&cli) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
     match serve(cfg, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -268,6 +268,11 @@ impl Metrics {
         &self.upstream_errors[kind as usize]
     }
 
+    /// The registry, for the plugin host's metric families.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The registry in Prometheus text format.
     pub fn encode(&self) -> String {
         TextEncoder::new()

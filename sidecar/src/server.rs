@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::wasm::Host;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -26,6 +27,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Plugin(#[from] crate::wasm::PluginError),
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -51,11 +54,6 @@ pub async fn run(
             addr: cfg.admin,
             source,
         })?;
-    let admin = Arc::new(Admin {
-        metrics: metrics.clone(),
-        readiness: readiness.clone(),
-    });
-    tokio::spawn(admin.serve(admin_listener));
 
     let tls = cfg
         .listener
@@ -63,13 +61,25 @@ pub async fn run(
         .as_ref()
         .map(crate::tls::acceptor)
         .transpose()?;
-    let proxy = Proxy::new(&cfg, metrics);
+    let proxy = Proxy::new(&cfg, metrics.clone());
+    if !cfg.plugins.is_empty() {
+        let host = Arc::new(Host::new(&cfg, metrics.registry())?);
+        let chain = host.build_chain(&cfg.plugins)?;
+        tracing::info!(plugins = chain.plugins.len(), "plugin chain loaded");
+        proxy.set_chain(Some(Arc::new(chain)));
+    }
     let listener = Listener::bind(cfg.listener.address, tls, proxy.clone(), cfg.limits.clone())
         .await
         .map_err(|source| ServeError::BindListener {
             addr: cfg.listener.address,
             source,
         })?;
+    let admin = Arc::new(Admin {
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        proxy: proxy.clone(),
+    });
+    tokio::spawn(admin.serve(admin_listener));
     let (drain_tx, drain_rx) = watch::channel(false);
     let tasks = TaskTracker::new();
     let accept = tokio::spawn(listener.serve(drain_rx, tasks.clone()));

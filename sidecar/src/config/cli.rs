@@ -6,7 +6,19 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::plugins;
 use super::raw::{self, LogFormat, UpstreamProtocol};
+
+/// `--plugin-config` value: JSON (kept as a string if it is not JSON), or `@FILE`.
+fn plugin_config(value: &str) -> Result<serde_json::Value, super::ConfigError> {
+    let text = match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            super::ConfigError::invalid("--plugin-config", format!("cannot read {path}: {e}"))
+        })?,
+        None => value.to_owned(),
+    };
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
 
 #[derive(Debug, Default, Parser)]
 #[command(name = "proxlet-sidecar", version, about = "Proxlet's sidecar proxy")]
@@ -38,9 +50,97 @@ pub struct Cli {
     /// Log format (log.format).
     #[arg(long, env = "PROXLET_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// A Proxy-Wasm plugin module; repeat for more plugins. `--plugin-config` and
+    /// `--plugin-root-id` apply to the `--plugin` before them.
+    #[arg(long = "plugin", value_name = "FILE.wasm")]
+    pub plugin: Vec<PathBuf>,
+    /// Configuration for the preceding --plugin: JSON, or @FILE to read it from a file.
+    #[arg(long = "plugin-config", value_name = "JSON|@FILE")]
+    pub plugin_config: Vec<String>,
+    /// Root id for the preceding --plugin (default: its file name).
+    #[arg(long = "plugin-root-id", value_name = "ID")]
+    pub plugin_root_id: Vec<String>,
+    /// The plugin flags in command-line order (clap keeps each flag's values apart).
+    #[arg(skip)]
+    pub plugin_flags: Vec<PluginFlag>,
+}
+
+/// One plugin flag, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginFlag {
+    Plugin(PathBuf),
+    Config(String),
+    RootId(String),
+}
+
+/// Picks the plugin flags out of the command line, in order (`--flag value` or `--flag=value`).
+pub fn plugin_flags(args: impl IntoIterator<Item = String>) -> Vec<PluginFlag> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg, None),
+        };
+        let make: fn(String) -> PluginFlag = match flag.as_str() {
+            "--plugin" => |v| PluginFlag::Plugin(PathBuf::from(v)),
+            "--plugin-config" => PluginFlag::Config,
+            "--plugin-root-id" => PluginFlag::RootId,
+            _ => continue,
+        };
+        if let Some(v) = inline.or_else(|| args.next()) {
+            out.push(make(v));
+        }
+    }
+    out
 }
 
 impl Cli {
+    /// The plugins given with `--plugin`, as file entries.
+    pub(super) fn plugin_entries(&self) -> Result<Vec<plugins::PluginEntry>, super::ConfigError> {
+        let flags = if self.plugin_flags.is_empty() {
+            // Parsed without the raw arguments (tests): plugins in order, no per-plugin flags.
+            self.plugin
+                .iter()
+                .cloned()
+                .map(PluginFlag::Plugin)
+                .collect()
+        } else {
+            self.plugin_flags.clone()
+        };
+        let mut entries: Vec<plugins::PluginEntry> = Vec::new();
+        for flag in flags {
+            match flag {
+                PluginFlag::Plugin(path) => {
+                    let stem = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().replace('_', "-"))
+                        .unwrap_or_else(|| "plugin".into());
+                    let mut name = stem.clone();
+                    let mut n = 2;
+                    while entries.iter().any(|e| e.name == name) {
+                        name = format!("{stem}-{n}");
+                        n += 1;
+                    }
+                    entries.push(plugins::PluginEntry::from_path(name, path));
+                }
+                PluginFlag::Config(value) => {
+                    let entry = entries.last_mut().ok_or_else(|| {
+                        super::ConfigError::invalid("--plugin-config", "must follow a --plugin")
+                    })?;
+                    entry.config = Some(plugin_config(&value)?);
+                }
+                PluginFlag::RootId(id) => {
+                    let entry = entries.last_mut().ok_or_else(|| {
+                        super::ConfigError::invalid("--plugin-root-id", "must follow a --plugin")
+                    })?;
+                    entry.root_id = Some(id);
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     /// Writes every flag that was given into the file's structure.
     pub(super) fn apply(&self, file: &mut raw::File) {
         if let Some(address) = self.listen {

@@ -20,6 +20,15 @@ pub struct File {
     /// Worker threads; 0 (the default) means one per available core.
     #[serde(default)]
     pub workers: usize,
+    /// Proxy-Wasm plugins in the request path.
+    #[serde(default)]
+    pub plugins: Vec<super::plugins::PluginEntry>,
+    /// Upstreams plugins may call with `proxy_http_call`, by name.
+    #[serde(default)]
+    pub clusters: std::collections::BTreeMap<String, super::plugins::ClusterEntry>,
+    /// Where compiled plugin modules are cached across restarts. Default: none (memory only).
+    #[serde(default)]
+    pub module_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,153 @@
+//! The Proxy-Wasm host: plugins built with the official SDKs run in the request path, each in
+//! a sandbox (its own linear memory with a cap, a time cap per callback, WASI without files,
+//! sockets or inherited environment, and per-plugin permissions).
+//!
+//! [`Host`] owns what lives as long as the process: the engine and compiled-module cache, the
+//! plugin metric families, the services plugins share. [`Host::build_chain`] turns the
+//! configured plugins into a [`chain::Chain`]. Nothing here depends on the listener: the proxy
+//! drives a chain through [`chain::ChainStream`].
+
+mod abi;
+pub mod body_pass;
+mod calls;
+pub mod chain;
+pub mod engine;
+mod host;
+pub mod instance;
+pub mod logs;
+pub mod metrics;
+pub mod plugin;
+pub mod services;
+pub mod stream;
+mod wasi;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use self::chain::Chain;
+use self::engine::{Engine, LoadError};
+use self::instance::HookError;
+use self::logs::LogRing;
+use self::metrics::{CustomMetrics, WasmMetrics};
+use self::plugin::{Plugin, PluginShared, Settings};
+use self::services::{Cluster, Services};
+use crate::config::Config;
+use crate::config::plugins::{FailurePolicy, PluginEntry, config_bytes, parse_bytes};
+
+/// Lines kept per plugin for `GET /api/plugins/{name}/logs`.
+const LOG_LINES: usize = 512;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {name}: cannot read {path}: {source}")]
+    Read {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("plugin {name}: {source}")]
+    Load { name: String, source: LoadError },
+    #[error("plugin {name}: {source}")]
+    Start { name: String, source: HookError },
+}
+
+pub struct Host {
+    engine: Engine,
+    metrics: Arc<WasmMetrics>,
+    services: Arc<Services>,
+    pool_size: usize,
+    body_cap: usize,
+}
+
+impl Host {
+    pub fn new(cfg: &Config, registry: &prometheus::Registry) -> Result<Self, PluginError> {
+        let engine =
+            Engine::new(cfg.module_cache_dir.clone()).map_err(|source| PluginError::Load {
+                name: "(engine)".into(),
+                source,
+            })?;
+        let metrics = Arc::new(WasmMetrics::new(registry).map_err(|e| PluginError::Load {
+            name: "(metrics)".into(),
+            source: LoadError::Engine(e.to_string()),
+        })?);
+        let services = Arc::new(Services {
+            clusters: cfg
+                .clusters
+                .iter()
+                .map(|(name, c)| (name.clone(), Cluster { address: c.address }))
+                .collect(),
+            ..Services::default()
+        });
+        Ok(Self {
+            engine,
+            metrics,
+            services,
+            pool_size: cfg.workers.get(),
+            body_cap: cfg.limits.max_buffered_body_bytes,
+        })
+    }
+
+    /// Loads every plugin and orders them into a chain. A module that cannot be read or
+    /// compiled stops the build when its plugin is FailClosed, and is left out (with an error
+    /// log) when it is FailOpen.
+    pub fn build_chain(&self, entries: &[PluginEntry]) -> Result<Chain, PluginError> {
+        let mut plugins = Vec::with_capacity(entries.len());
+        for e in entries {
+            match self.load(e) {
+                Ok(p) => plugins.push(p),
+                Err(err) if e.failure_policy == FailurePolicy::FailOpen => {
+                    tracing::error!(error = %err, "FailOpen plugin left out of the chain");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(Chain::new(plugins, self.body_cap))
+    }
+
+    /// Reads, compiles (or finds compiled), validates and starts one plugin.
+    pub fn load(&self, e: &PluginEntry) -> Result<Arc<Plugin>, PluginError> {
+        let bytes = std::fs::read(&e.path).map_err(|source| PluginError::Read {
+            name: e.name.clone(),
+            path: e.path.clone(),
+            source,
+        })?;
+        let loaded = self
+            .engine
+            .load(&bytes)
+            .map_err(|source| PluginError::Load {
+                name: e.name.clone(),
+                source,
+            })?;
+        let shared = PluginShared {
+            name: e.name.clone(),
+            root_id: e.root_id.clone().unwrap_or_else(|| e.name.clone()),
+            vm_id: e.name.clone(),
+            config: Bytes::from(config_bytes(e.config.as_ref())),
+            vm_config: Bytes::from(config_bytes(e.vm_config.as_ref())),
+            permissions: e.permissions.clone(),
+            env: e.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            logs: LogRing::new(LOG_LINES),
+            metrics: self
+                .metrics
+                .plugin(&e.name, &loaded.digest, loaded.abi.label()),
+            custom_metrics: CustomMetrics::new(&e.name, self.metrics.clone()),
+            services: self.services.clone(),
+        };
+        let settings = Settings {
+            source: e.path.display().to_string(),
+            phase: e.phase,
+            priority: e.priority,
+            failure_policy: e.failure_policy,
+            hook_timeout: e.limits.hook_timeout,
+            max_memory: parse_bytes(&e.limits.memory).unwrap_or(64 << 20),
+            pool_size: self.pool_size,
+        };
+        Plugin::new(shared, settings, loaded, &self.metrics).map_err(|source| PluginError::Start {
+            name: e.name.clone(),
+            source,
+        })
+    }
+}

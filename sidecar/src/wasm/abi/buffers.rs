@@ -1,0 +1,168 @@
+//! `proxy_get_buffer_bytes`, `proxy_set_buffer_bytes`, `proxy_get_buffer_status`.
+//!
+//! Buffers: request/response bodies (while their body hook runs or the stream stays paused
+//! there), the HTTP call response body (during its callback), and the plugin and VM
+//! configuration (during start-up and `proxy_on_configure`).
+
+use bytes::{Bytes, BytesMut};
+use wasmtime::{Caller, Linker};
+
+use super::{HostResult, Status, memory};
+use crate::wasm::host::HostState;
+use crate::wasm::stream::Phase;
+
+const REQUEST_BODY: i32 = 0;
+const RESPONSE_BODY: i32 = 1;
+const CALL_RESPONSE_BODY: i32 = 4;
+const VM_CONFIGURATION: i32 = 6;
+const PLUGIN_CONFIGURATION: i32 = 7;
+
+/// A copy of buffer `kind` as the acting context sees it now.
+fn snapshot(state: &HostState, kind: i32) -> Result<Bytes, Status> {
+    match kind {
+        REQUEST_BODY | RESPONSE_BODY => {
+            if !state.plugin.permissions.body {
+                return Err(Status::NotFound);
+            }
+            let stream = state.stream().ok_or(Status::NotFound)?;
+            let data = stream.lock();
+            let (body, phase) = if kind == REQUEST_BODY {
+                (&data.request_body, Phase::RequestBody)
+            } else {
+                (&data.response_body, Phase::ResponseBody)
+            };
+            if data.phase != phase {
+                return Err(Status::NotFound);
+            }
+            Ok(Bytes::copy_from_slice(body))
+        }
+        CALL_RESPONSE_BODY => state
+            .call_response
+            .as_ref()
+            .map(|r| r.body.clone())
+            .ok_or(Status::NotFound),
+        VM_CONFIGURATION => Ok(state.plugin.vm_config.clone()),
+        PLUGIN_CONFIGURATION if state.configuring => Ok(state.plugin.config.clone()),
+        PLUGIN_CONFIGURATION => Err(Status::NotFound),
+        2 | 3 | 5 | 8 => Err(Status::NotFound),
+        _ => Err(Status::BadArgument),
+    }
+}
+
+/// `replace(min(start, len), size, data)`: prepend, append, replace-all and partial edits.
+pub fn splice(buf: &mut BytesMut, start: u32, size: u32, data: &[u8]) {
+    let len = buf.len();
+    let start = (start as usize).min(len);
+    let end = start.saturating_add(size as usize).min(len);
+    let tail = buf.split_off(end);
+    buf.truncate(start);
+    buf.extend_from_slice(data);
+    buf.extend_from_slice(&tail);
+}
+
+pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_bytes",
+        |mut caller: Caller<'_, HostState>,
+         kind: i32,
+         start: i32,
+         max: i32,
+         ret_ptr: i32,
+         ret_len: i32|
+         -> HostResult {
+            let buf = match snapshot(caller.data(), kind) {
+                Ok(b) => b,
+                Err(s) => return s.into(),
+            };
+            // Offsets are unsigned; SDKs pass u32::MAX for "everything".
+            let start = (start as u32 as usize).min(buf.len());
+            let end = start.saturating_add(max as u32 as usize).min(buf.len());
+            memory::given(memory::give(
+                &mut caller,
+                &buf[start..end],
+                ret_ptr,
+                ret_len,
+            ))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_buffer_bytes",
+        |mut caller: Caller<'_, HostState>,
+         kind: i32,
+         start: i32,
+         size: i32,
+         ptr: i32,
+         len: i32|
+         -> HostResult {
+            let data = match memory::read(&mut caller, ptr, len) {
+                Ok(d) => d,
+                Err(s) => return s.into(),
+            };
+            let state = caller.data();
+            let body_kind = kind == REQUEST_BODY || kind == RESPONSE_BODY;
+            if !body_kind {
+                return Status::BadArgument.into();
+            }
+            if !state.plugin.permissions.body {
+                return Status::NotFound.into();
+            }
+            let Some(stream) = state.stream() else {
+                return Status::NotFound.into();
+            };
+            let mut data_guard = stream.lock();
+            let d = &mut *data_guard;
+            let (body, phase) = if kind == REQUEST_BODY {
+                (&mut d.request_body, Phase::RequestBody)
+            } else {
+                (&mut d.response_body, Phase::ResponseBody)
+            };
+            if d.phase != phase {
+                return Status::NotFound.into();
+            }
+            splice(body, start as u32, size as u32, &data);
+            Status::Ok.into()
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_status",
+        |mut caller: Caller<'_, HostState>,
+         kind: i32,
+         ret_len: i32,
+         ret_flags: i32|
+         -> HostResult {
+            let buf = match snapshot(caller.data(), kind) {
+                Ok(b) => b,
+                Err(s) => return s.into(),
+            };
+            let r = memory::write_u32(&mut caller, ret_len, buf.len() as u32)
+                .and_then(|()| memory::write_u32(&mut caller, ret_flags, 0));
+            super::status(r)
+        },
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splice;
+    use bytes::BytesMut;
+
+    fn edit(start: u32, size: u32, data: &str) -> String {
+        let mut b = BytesMut::from("hello");
+        splice(&mut b, start, size, data.as_bytes());
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    #[test]
+    fn splices_like_envoy() {
+        assert_eq!(edit(0, 0, "prepend."), "prepend.hello");
+        assert_eq!(edit(u32::MAX, 0, ".append"), "hello.append");
+        assert_eq!(edit(0, u32::MAX, "replace"), "replace");
+        assert_eq!(edit(0, 1, "partial.replace."), "partial.replace.ello");
+        assert_eq!(edit(0, u32::MAX, ""), "");
+        assert_eq!(edit(0, 1, ""), "ello");
+    }
+}

@@ -1,0 +1,408 @@
+//! The plugin chain of a listener and how one request travels through it.
+//!
+//! Plugins run in order of phase (AUTHN, AUTHZ, STATS, none), then priority (higher first),
+//! then name; request hooks in that order, response hooks in reverse. A paused stream waits
+//! until the plugin resumes it (from any callback, e.g. an HTTP call's response) or answers
+//! it. A local response goes back through the response hooks of the plugins that saw the
+//! request, the answering one included, as in Envoy. A plugin that fails (trap, time cap,
+//! failed start) costs only this request, per its failure policy.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, StatusCode, request, response};
+use http_body_util::Full;
+
+use super::body_pass::{BodyPass, Direction};
+use super::instance::{Action, HookError, Instance};
+use super::plugin::{Binding, Plugin};
+use super::stream::{LocalResponse, Phase, Stream, StreamInfo};
+use crate::config::plugins::FailurePolicy;
+use crate::error::ErrorKind;
+
+/// The ordered plugins of a listener.
+pub struct Chain {
+    pub plugins: Vec<Arc<Plugin>>,
+    /// Most body bytes one plugin may hold while it pauses on a body.
+    pub body_cap: usize,
+}
+
+impl Chain {
+    pub fn new(mut plugins: Vec<Arc<Plugin>>, body_cap: usize) -> Self {
+        plugins.sort_by(|a, b| {
+            let key = |p: &Plugin| {
+                (
+                    p.settings.phase.is_none(),
+                    p.settings.phase,
+                    -p.settings.priority,
+                )
+            };
+            key(a).cmp(&key(b)).then_with(|| a.name().cmp(b.name()))
+        });
+        Self { plugins, body_cap }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+}
+
+/// A local response, before it goes through the response hooks.
+pub type Local = Response<Full<Bytes>>;
+
+/// What happened to a request in the chain.
+pub enum RequestVerdict {
+    Forward(request::Parts),
+    /// Answered locally; response hooks of the first `seen` plugins still apply.
+    Answer {
+        response: Local,
+        seen: usize,
+    },
+}
+
+/// One request's passage through a chain.
+pub struct ChainStream {
+    chain: Arc<Chain>,
+    stream: Arc<Stream>,
+    bindings: Vec<Option<Binding>>,
+    /// Plugins skipped for this request (FailOpen after a failure).
+    skipped: Vec<bool>,
+    grpc: bool,
+}
+
+enum Step {
+    Next,
+    Answered,
+    Failed(ErrorKind),
+}
+
+impl ChainStream {
+    pub fn new(chain: Arc<Chain>, info: StreamInfo) -> Self {
+        let n = chain.plugins.len();
+        Self {
+            chain,
+            stream: Arc::new(Stream::new(info)),
+            bindings: vec![None; n],
+            skipped: vec![false; n],
+            grpc: false,
+        }
+    }
+
+    /// Runs the request-headers hooks.
+    pub async fn request_headers(
+        &mut self,
+        parts: request::Parts,
+        end_of_stream: bool,
+    ) -> RequestVerdict {
+        self.grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let count = header_count(&parts.headers) + 4;
+        {
+            let mut d = self.stream.lock();
+            d.request = Some(parts);
+            d.phase = Phase::RequestHeaders;
+        }
+        for i in 0..self.chain.plugins.len() {
+            let step = self
+                .run(
+                    i,
+                    |inst, ctx| inst.request_headers(ctx, count, end_of_stream),
+                    Resume::Request,
+                )
+                .await;
+            match step {
+                Step::Next => {}
+                Step::Answered => return self.answer(i + 1),
+                Step::Failed(kind) => {
+                    let response = kind.response();
+                    return RequestVerdict::Answer { response, seen: i };
+                }
+            }
+        }
+        let mut d = self.stream.lock();
+        d.phase = Phase::RequestBody;
+        // The plugins keep a copy of the head: `on_log` still reads the request headers.
+        let copy = d.request.as_ref().map(copy_request);
+        match std::mem::replace(&mut d.request, copy) {
+            Some(parts) => RequestVerdict::Forward(parts),
+            None => RequestVerdict::Answer {
+                response: ErrorKind::PluginFailed.response(),
+                seen: 0,
+            },
+        }
+    }
+
+    fn answer(&mut self, seen: usize) -> RequestVerdict {
+        let local = self.stream.lock().local_response.take();
+        let response = match local {
+            Some(local) => self.local(&local),
+            // Reset by the plugin: answer with an empty 503 and close.
+            None => ErrorKind::PluginReset.response(),
+        };
+        RequestVerdict::Answer { response, seen }
+    }
+
+    /// Runs the response-headers hooks of the first `seen` plugins, in reverse. Returns the
+    /// response to send: the same head, or a local response a plugin replaced it with.
+    pub async fn response_headers(
+        &mut self,
+        parts: response::Parts,
+        end_of_stream: bool,
+        seen: usize,
+    ) -> Result<response::Parts, Local> {
+        let count = header_count(&parts.headers) + 1;
+        {
+            let mut d = self.stream.lock();
+            d.response = Some(parts);
+            d.phase = Phase::ResponseHeaders;
+        }
+        for i in (0..seen.min(self.chain.plugins.len())).rev() {
+            let step = self
+                .run(
+                    i,
+                    |inst, ctx| inst.response_headers(ctx, count, end_of_stream),
+                    Resume::Response,
+                )
+                .await;
+            match step {
+                Step::Next => {}
+                Step::Answered => {
+                    let local = self.stream.lock().local_response.take();
+                    return Err(match local {
+                        Some(l) => self.local(&l),
+                        None => ErrorKind::PluginReset.response(),
+                    });
+                }
+                Step::Failed(kind) => return Err(kind.response()),
+            }
+        }
+        let mut d = self.stream.lock();
+        d.phase = Phase::ResponseBody;
+        let copy = d.response.as_ref().map(copy_response);
+        std::mem::replace(&mut d.response, copy).ok_or_else(|| ErrorKind::PluginFailed.response())
+    }
+
+    /// Runs one hook of plugin `i`, applying its failure policy and waiting while it pauses.
+    async fn run(
+        &mut self,
+        i: usize,
+        hook: impl FnOnce(&mut Instance, u32) -> Result<Action, HookError>,
+        resume: Resume,
+    ) -> Step {
+        if self.skipped[i] {
+            return Step::Next;
+        }
+        let plugin = self.chain.plugins[i].clone();
+        let result = self.bind(i).and_then(|b| {
+            plugin
+                .with_slot(b.slot, Some(b.generation), |inst| hook(inst, b.context))
+                .and_then(|(r, _)| r)
+        });
+        let action = match result {
+            Ok(a) => a,
+            Err(e) => return self.failed(i, &e),
+        };
+        if self.stream.lock().finished() {
+            plugin.shared.metrics.local_responses.inc();
+            return Step::Answered;
+        }
+        if action == Action::Continue {
+            resume.clear(&self.stream);
+            return Step::Next;
+        }
+        loop {
+            {
+                let mut d = self.stream.lock();
+                if d.finished() {
+                    drop(d);
+                    plugin.shared.metrics.local_responses.inc();
+                    return Step::Answered;
+                }
+                if resume.take(&mut d) {
+                    return Step::Next;
+                }
+            }
+            self.stream.wait().await;
+        }
+    }
+
+    fn failed(&mut self, i: usize, e: &HookError) -> Step {
+        let plugin = &self.chain.plugins[i];
+        tracing::debug!(plugin = plugin.name(), error = %e, "plugin failed for this request");
+        match plugin.settings.failure_policy {
+            FailurePolicy::FailOpen => {
+                plugin.shared.metrics.fail_open.inc();
+                self.skipped[i] = true;
+                Step::Next
+            }
+            FailurePolicy::FailClosed => {
+                plugin.shared.metrics.local_responses.inc();
+                self.skipped[i] = true;
+                Step::Failed(ErrorKind::PluginFailed)
+            }
+        }
+    }
+
+    /// The stream's context in plugin `i`, created on first use.
+    fn bind(&mut self, i: usize) -> Result<Binding, HookError> {
+        if let Some(b) = self.bindings[i] {
+            return Ok(b);
+        }
+        let plugin = &self.chain.plugins[i];
+        let slot = plugin.pick();
+        let stream = self.stream.clone();
+        let (context, generation) =
+            plugin.with_slot(slot, None, |inst| inst.create_stream(stream))?;
+        let b = Binding {
+            slot,
+            generation,
+            context: context?,
+        };
+        self.bindings[i] = Some(b);
+        Ok(b)
+    }
+
+    /// Builds the response for a plugin's local reply (a trailers-only reply for gRPC).
+    fn local(&self, local: &LocalResponse) -> Local {
+        let grpc = self.grpc && local.grpc_status.is_some();
+        let mut res = if grpc {
+            Response::new(Full::new(Bytes::new()))
+        } else {
+            Response::new(Full::new(local.body.clone()))
+        };
+        *res.status_mut() = if grpc {
+            StatusCode::OK
+        } else {
+            StatusCode::from_u16(local.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        };
+        let h = res.headers_mut();
+        for (k, v) in &local.headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(&k.to_ascii_lowercase()),
+                HeaderValue::from_bytes(v),
+            ) {
+                h.append(k, v);
+            }
+        }
+        if grpc {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            h.insert(
+                "grpc-status",
+                HeaderValue::from(u16::from(local.grpc_status.unwrap_or(2))),
+            );
+            if let Ok(m) = HeaderValue::from_bytes(&local.body) {
+                h.insert("grpc-message", m);
+            }
+        } else if !local.body.is_empty() && !h.contains_key(http::header::CONTENT_TYPE) {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain"),
+            );
+        }
+        res
+    }
+
+    /// The passage of a body through the body hooks of the plugins allowed to see it (those
+    /// that saw the request; for the response, the first `seen`), or `None` if there are none.
+    pub fn body_pass(&self, direction: Direction, seen: usize) -> Option<BodyPass> {
+        let allowed = |i: &usize| {
+            !self.skipped[*i]
+                && self.bindings[*i].is_some()
+                && self.chain.plugins[*i].shared.permissions.body
+        };
+        let mut order: Vec<usize> = (0..self.chain.plugins.len().min(seen))
+            .filter(allowed)
+            .collect();
+        if direction == Direction::Response {
+            order.reverse();
+        }
+        if order.is_empty() {
+            return None;
+        }
+        Some(BodyPass {
+            chain: self.chain.clone(),
+            stream: self.stream.clone(),
+            bindings: self.bindings.clone(),
+            direction,
+            held: order
+                .into_iter()
+                .map(|i| (i, bytes::BytesMut::new()))
+                .collect(),
+            cap: self.chain.body_cap,
+        })
+    }
+
+    /// A local response a plugin asked for after the request went upstream (from a body
+    /// hook), to send instead of the upstream's.
+    pub fn take_local(&mut self) -> Option<Local> {
+        let local = self.stream.lock().local_response.take()?;
+        Some(self.local(&local))
+    }
+
+    /// Ends the stream in every plugin that saw it: `on_log`, `on_done`, `on_delete`.
+    pub fn finish(&mut self) {
+        self.stream.lock().phase = Phase::Log;
+        for (i, b) in self.bindings.iter_mut().enumerate() {
+            if let Some(b) = b.take() {
+                let _ = self.chain.plugins[i].with_slot(b.slot, Some(b.generation), |inst| {
+                    inst.finish_stream(b.context)
+                });
+            }
+        }
+    }
+}
+
+impl Drop for ChainStream {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Which direction a pause waits on.
+#[derive(Clone, Copy)]
+enum Resume {
+    Request,
+    Response,
+}
+
+impl Resume {
+    fn take(self, d: &mut super::stream::StreamData) -> bool {
+        let flag = match self {
+            Self::Request => &mut d.resume_request,
+            Self::Response => &mut d.resume_response,
+        };
+        std::mem::take(flag)
+    }
+
+    fn clear(self, stream: &Stream) {
+        let mut d = stream.lock();
+        let _ = self.take(&mut d);
+    }
+}
+
+/// A copy of a request head (without extensions), for the hooks that run after it left.
+fn copy_request(p: &request::Parts) -> request::Parts {
+    let mut copy = http::Request::new(()).into_parts().0;
+    copy.method = p.method.clone();
+    copy.uri = p.uri.clone();
+    copy.version = p.version;
+    copy.headers = p.headers.clone();
+    copy
+}
+
+fn copy_response(p: &response::Parts) -> response::Parts {
+    let mut copy = Response::new(()).into_parts().0;
+    copy.status = p.status;
+    copy.version = p.version;
+    copy.headers = p.headers.clone();
+    copy
+}
+
+fn header_count(h: &http::HeaderMap) -> usize {
+    h.len()
+}

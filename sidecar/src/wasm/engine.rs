@@ -1,0 +1,238 @@
+//! The wasmtime engine (one per process), module loading and validation, and the compiled
+//! module cache: in memory and on disk, keyed by the module's SHA-256 digest and the engine's
+//! settings, so a restart or a reload does not compile the same module again.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, InstancePre, Linker, Module, OptLevel};
+
+use super::host::HostState;
+
+/// How often the epoch advances: the resolution of hook time caps.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The Proxy-Wasm ABI a module was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbiVersion {
+    V0_2_0,
+    V0_2_1,
+}
+
+impl AbiVersion {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::V0_2_0 => "0.2.0",
+            Self::V0_2_1 => "0.2.1",
+        }
+    }
+}
+
+/// Why a module cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly module: {0}")]
+    Compile(String),
+    #[error("exports neither proxy_abi_version_0_2_1 nor proxy_abi_version_0_2_0 ({found})")]
+    NoAbi { found: String },
+    #[error("imports {module}.{name}, which the sidecar does not provide")]
+    UnknownImport { module: String, name: String },
+    #[error("cannot link: {0}")]
+    Link(String),
+    #[error("engine: {0}")]
+    Engine(String),
+}
+
+/// A compiled, validated module.
+#[derive(Clone)]
+pub struct Loaded {
+    pub digest: String,
+    pub abi: AbiVersion,
+    pub pre: InstancePre<HostState>,
+}
+
+pub struct Engine {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    settings: String,
+    cache_dir: Option<PathBuf>,
+    compiled: Mutex<HashMap<String, Module>>,
+}
+
+/// The `env` functions the host provides (beyond these a module is refused).
+const EXTRA_ENV: [&str; 2] = ["emscripten_notify_memory_growth", "pthread_equal"];
+
+impl Engine {
+    /// Builds the engine; `cache_dir` keeps compiled modules across restarts.
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed);
+        let engine =
+            wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        super::abi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        super::wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
+        linker
+            .func_wrap("env", "emscripten_notify_memory_growth", |_: i32| {})
+            .and_then(|l| l.func_wrap("env", "pthread_equal", |a: i32, b: i32| i32::from(a == b)))
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let settings = format!("{:016x}", hasher.finish());
+        spawn_ticker(&engine);
+        if let Some(dir) = &cache_dir
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "module cache directory unusable; compiling in memory only");
+        }
+        Ok(Self {
+            engine,
+            linker,
+            settings,
+            cache_dir,
+            compiled: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Compiles (or finds in the cache), validates and links a module.
+    pub fn load(&self, bytes: &[u8]) -> Result<Loaded, LoadError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let module = self.module(&digest, bytes)?;
+        let abi = abi_version(&module)?;
+        let pre = self.link(&module)?;
+        Ok(Loaded { digest, abi, pre })
+    }
+
+    fn module(&self, digest: &str, bytes: &[u8]) -> Result<Module, LoadError> {
+        if let Some(m) = self.lock_compiled().get(digest) {
+            return Ok(m.clone());
+        }
+        let path = self.cache_path(digest);
+        let module = match path.as_deref().and_then(|p| self.read_cached(p)) {
+            Some(m) => m,
+            None => {
+                let m = Module::new(&self.engine, bytes)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                if let Some(p) = &path {
+                    self.write_cached(p, &m);
+                }
+                m
+            }
+        };
+        self.lock_compiled()
+            .insert(digest.to_owned(), module.clone());
+        Ok(module)
+    }
+
+    fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Module>> {
+        self.compiled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        Some(dir.join(format!("{digest}-{}.cwasm", self.settings)))
+    }
+
+    #[allow(unsafe_code)]
+    fn read_cached(&self, path: &Path) -> Option<Module> {
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: the file is in the sidecar's own cache directory and was written by
+        // `write_cached` below from a module this engine compiled; its name binds it to the source
+        // digest and to these engine settings, and wasmtime checks the header on load.
+        match unsafe { Module::deserialize_file(&self.engine, path) } {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached module");
+                None
+            }
+        }
+    }
+
+    fn write_cached(&self, path: &Path, module: &Module) {
+        let write = || -> std::io::Result<()> {
+            let bytes = module.serialize().map_err(std::io::Error::other)?;
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled module cache");
+        }
+    }
+
+    /// Links a module: WASI imports the host lacks become `ENOSYS` stubs; an `env` import the
+    /// host lacks refuses the module.
+    fn link(&self, module: &Module) -> Result<InstancePre<HostState>, LoadError> {
+        for import in module.imports() {
+            if import.module() == "env"
+                && import.ty().func().is_some()
+                && !import.name().starts_with("proxy_")
+                && !EXTRA_ENV.contains(&import.name())
+            {
+                return Err(LoadError::UnknownImport {
+                    module: "env".into(),
+                    name: import.name().into(),
+                });
+            }
+        }
+        let mut linker = self.linker.clone();
+        super::wasi::stub_missing(&mut linker, module)
+            .map_err(|e| LoadError::Link(e.to_string()))?;
+        // The env imports were checked above and WASI ones stubbed, so what fails here is an
+        // import whose signature differs from the host's.
+        linker
+            .instantiate_pre(module)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))
+    }
+}
+
+fn abi_version(module: &Module) -> Result<AbiVersion, LoadError> {
+    let mut found = Vec::new();
+    for export in module.exports() {
+        match export.name() {
+            "proxy_abi_version_0_2_1" | "proxy_abi_version_0_2_100" => {
+                return Ok(AbiVersion::V0_2_1);
+            }
+            "proxy_abi_version_0_2_0" => return Ok(AbiVersion::V0_2_0),
+            n if n.starts_with("proxy_abi_version_") => found.push(n.to_owned()),
+            _ => {}
+        }
+    }
+    Err(LoadError::NoAbi {
+        found: if found.is_empty() {
+            "found no proxy_abi_version_* export".into()
+        } else {
+            format!("found {}", found.join(", "))
+        },
+    })
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as anything (a module, a
+/// store) still uses the engine.
+fn spawn_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("proxlet-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch ticker: hook time caps will not fire");
+    }
+}

@@ -1,0 +1,148 @@
+//! What one plugin instance's host functions can reach: [`HostState`] lives in the wasmtime
+//! `Store`, one per instance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use wasmtime::{Memory, ResourceLimiter, TypedFunc};
+
+use super::plugin::PluginShared;
+use super::stream::Stream;
+
+/// The response of an HTTP call, readable only during `proxy_on_http_call_response`.
+#[derive(Debug, Default)]
+pub struct CallResponse {
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Bytes,
+    pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// An HTTP call a plugin dispatched during a callback, started once the callback returns.
+#[derive(Debug)]
+pub struct PendingCall {
+    pub token: u32,
+    pub cluster: String,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Bytes,
+    pub timeout: Duration,
+}
+
+/// Caps an instance's linear memory and remembers when the cap was hit.
+#[derive(Debug)]
+pub struct MemoryCap {
+    pub max: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Per-instance host state.
+pub struct HostState {
+    pub plugin: Arc<PluginShared>,
+    pub cap: MemoryCap,
+    pub memory: Option<Memory>,
+    pub alloc: Option<TypedFunc<i32, i32>>,
+    /// The root context id (1 in every instance).
+    pub root: u32,
+    next_id: u32,
+    /// The context of the running callback (0: start-up, no context).
+    pub current: u32,
+    /// Set by `proxy_set_effective_context` for the rest of the callback.
+    pub effective: Option<u32>,
+    /// Live stream contexts of this instance.
+    pub streams: HashMap<u32, Arc<Stream>>,
+    /// Set during `proxy_on_configure` / `proxy_on_vm_start` so the configuration is readable.
+    pub configuring: bool,
+    pub call_response: Option<CallResponse>,
+    /// `proxy_get_status` of the call being reported.
+    pub status: Option<(u32, Bytes)>,
+    pub pending_calls: Vec<PendingCall>,
+    next_token: u32,
+    /// The tick period the root asked for, if it changed during the callback.
+    pub tick: Option<Duration>,
+    /// Shared queues this instance's root registered.
+    pub queues: Vec<u32>,
+    /// The exit code a WASI `proc_exit` asked for.
+    pub exit_code: Option<i32>,
+    /// Called with a queue id when an item is enqueued on a queue this instance registered.
+    pub queue_notifier: Option<QueueNotifier>,
+}
+
+/// Delivers `proxy_on_queue_ready` to the instance that registered a queue.
+pub type QueueNotifier = Arc<dyn Fn(u32) + Send + Sync>;
+
+impl HostState {
+    pub fn new(plugin: Arc<PluginShared>, max_memory: usize) -> Self {
+        Self {
+            plugin,
+            cap: MemoryCap {
+                max: max_memory,
+                hit: false,
+            },
+            memory: None,
+            alloc: None,
+            root: 1,
+            next_id: 2,
+            current: 0,
+            effective: None,
+            streams: HashMap::new(),
+            configuring: false,
+            call_response: None,
+            status: None,
+            pending_calls: Vec::new(),
+            next_token: 1,
+            tick: None,
+            queues: Vec::new(),
+            exit_code: None,
+            queue_notifier: None,
+        }
+    }
+
+    /// A fresh context id for a new stream.
+    pub fn next_context_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(2);
+        id
+    }
+
+    /// A fresh call token, unique among this instance's calls.
+    pub fn next_token(&mut self) -> u32 {
+        let t = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1).max(1);
+        t
+    }
+
+    /// The context host calls act on: the effective one if set, else the current one.
+    pub fn context(&self) -> u32 {
+        self.effective.unwrap_or(self.current)
+    }
+
+    /// The stream host calls act on, if the acting context is a stream.
+    pub fn stream(&self) -> Option<Arc<Stream>> {
+        self.streams.get(&self.context()).cloned()
+    }
+}
