@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::reload::{ReloadError, Reloader};
 
 mod plugins;
 
@@ -40,11 +41,26 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
     pub proxy: Arc<Proxy>,
+    pub reloader: Arc<Reloader>,
 }
 
 impl Admin {
     /// Answers one admin request.
     pub fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path();
+        if req.method() == Method::POST
+            && let Some(name) = path
+                .strip_prefix("/api/plugins/")
+                .and_then(|p| p.strip_suffix("/reload"))
+        {
+            return match self.reloader.reload(name) {
+                Ok(took) => json(
+                    &serde_json::json!({"reloaded": name, "took_ms": took.as_secs_f64() * 1000.0}),
+                ),
+                Err(e @ ReloadError::Unknown(_)) => text(StatusCode::NOT_FOUND, &format!("{e}\n")),
+                Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}\n")),
+            };
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         }
@@ -116,8 +132,8 @@ fn json<T: serde::Serialize>(value: &T) -> Response<Full<Bytes>> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *res.status_mut() = status;
     res
 }

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(cfg, started) {
+    match serve(cfg, cli, started) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cfg: Config, started: Instant) -> anyhow::Result<()> {
+fn serve(cfg: Config, cli: Cli, started: Instant) -> anyhow::Result<()> {
     let runtime = if cfg.workers.get() == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -39,7 +39,8 @@ fn serve(cfg: Config, started: Instant) -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         let _telemetry = proxlet_sidecar::telemetry::init(cfg.log_format)?;
-        proxlet_sidecar::run(cfg, started, shutdown_signal()).await?;
+        let watch = cli.config.clone().map(|path| (path, cli));
+        proxlet_sidecar::run(cfg, watch, started, shutdown_signal()).await?;
         Ok(())
     })
 }

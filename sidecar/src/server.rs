@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::listener::Listener;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::reload::Reloader;
 use crate::wasm::Host;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,8 @@ pub enum ServeError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Plugin(#[from] crate::wasm::PluginError),
+    #[error(transparent)]
+    Reload(#[from] crate::reload::ReloadError),
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -40,9 +43,11 @@ pub enum Drained {
     TimedOut,
 }
 
-/// Runs the sidecar until `shutdown` resolves, then drains within the grace period.
+/// Runs the sidecar until `shutdown` resolves, then drains within the grace period. With
+/// `watch`, the configuration file is re-read when it changes and its plugins applied.
 pub async fn run(
     cfg: Config,
+    watch: Option<(std::path::PathBuf, crate::config::Cli)>,
     started: Instant,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<Drained, ServeError> {
@@ -62,11 +67,11 @@ pub async fn run(
         .map(crate::tls::acceptor)
         .transpose()?;
     let proxy = Proxy::new(&cfg, metrics.clone());
-    if !cfg.plugins.is_empty() {
-        let host = Arc::new(Host::new(&cfg, metrics.registry())?);
-        let chain = host.build_chain(&cfg.plugins)?;
-        tracing::info!(plugins = chain.plugins.len(), "plugin chain loaded");
-        proxy.set_chain(Some(Arc::new(chain)));
+    // The host starts even without plugins: a reload may add some.
+    let host = Arc::new(Host::new(&cfg, metrics.registry())?);
+    let reloader = Reloader::start(host, proxy.clone(), &cfg.plugins)?;
+    if let Some((path, cli)) = watch {
+        reloader.clone().watch(path, cli);
     }
     let listener = Listener::bind(cfg.listener.address, tls, proxy.clone(), cfg.limits.clone())
         .await
@@ -78,6 +83,7 @@ pub async fn run(
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         proxy: proxy.clone(),
+        reloader,
     });
     tokio::spawn(admin.serve(admin_listener));
     let (drain_tx, drain_rx) = watch::channel(false);

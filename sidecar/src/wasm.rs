@@ -3,8 +3,8 @@
 //! sockets or inherited environment, and per-plugin permissions).
 //!
 //! [`Host`] owns what lives as long as the process: the engine and compiled-module cache, the
-//! plugin metric families, the services plugins share. [`Host::build_chain`] turns the
-//! configured plugins into a [`chain::Chain`]. Nothing here depends on the listener: the proxy
+//! plugin metric families, the services plugins share. [`Host::load`] turns a configured
+//! plugin into a [`plugin::Plugin`]; `reload` orders them into a [`chain::Chain`]. Nothing here depends on the listener: the proxy
 //! drives a chain through [`chain::ChainStream`].
 
 mod abi;
@@ -26,7 +26,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use self::chain::Chain;
 use self::engine::{Engine, LoadError};
 use self::instance::HookError;
 use self::logs::LogRing;
@@ -34,7 +33,7 @@ use self::metrics::{CustomMetrics, WasmMetrics};
 use self::plugin::{Plugin, PluginShared, Settings};
 use self::services::{Cluster, Services};
 use crate::config::Config;
-use crate::config::plugins::{FailurePolicy, PluginEntry, config_bytes, parse_bytes};
+use crate::config::plugins::{PluginEntry, config_bytes, parse_bytes};
 
 /// Lines kept per plugin for `GET /api/plugins/{name}/logs`.
 const LOG_LINES: usize = 512;
@@ -90,21 +89,9 @@ impl Host {
         })
     }
 
-    /// Loads every plugin and orders them into a chain. A module that cannot be read or
-    /// compiled stops the build when its plugin is FailClosed, and is left out (with an error
-    /// log) when it is FailOpen.
-    pub fn build_chain(&self, entries: &[PluginEntry]) -> Result<Chain, PluginError> {
-        let mut plugins = Vec::with_capacity(entries.len());
-        for e in entries {
-            match self.load(e) {
-                Ok(p) => plugins.push(p),
-                Err(err) if e.failure_policy == FailurePolicy::FailOpen => {
-                    tracing::error!(error = %err, "FailOpen plugin left out of the chain");
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(Chain::new(plugins, self.body_cap))
+    /// Most body bytes one plugin may hold while it pauses on a body.
+    pub fn body_cap(&self) -> usize {
+        self.body_cap
     }
 
     /// Reads, compiles (or finds compiled), validates and starts one plugin.

@@ -124,7 +124,10 @@ pub fn run(once: bool) -> Result<()> {
 
 /// Quotes an argument the way a shell user would type it.
 fn quote(arg: &str) -> String {
-    if arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c)) {
+    if arg
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@".contains(c))
+    {
         arg.to_owned()
     } else {
         format!("'{arg}'")

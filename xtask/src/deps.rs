@@ -90,3 +90,26 @@ pub fn ensure(tools: &[Tool]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Adds the `wasm32-wasip1` target with rustup when the toolchain lacks it.
+pub fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(crate::root())
+        .output()?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip1")
+    {
+        return Ok(());
+    }
+    eprintln!("adding the wasm32-wasip1 target");
+    let status = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip1"])
+        .current_dir(crate::root())
+        .status()?;
+    if !status.success() {
+        bail!("rustup target add wasm32-wasip1 failed with {status}");
+    }
+    Ok(())
+}

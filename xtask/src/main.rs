@@ -3,6 +3,7 @@
 //! - `demo [--once]`: the sidecar in front of a demo upstream, a few requests over HTTP/1.1 and
 //!   HTTP/2, and where to look. `--once` exits after the requests.
 //! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo.
+//! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1.
 //! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
 //!
 //! Each command installs what it needs when it is missing (Debian packages with apt-get).
@@ -26,8 +27,9 @@ fn main() -> Result<()> {
         "demo" => demo::run(rest.iter().any(|a| a == "--once")),
         "test" => test(),
         "bench" => bench(&rest),
+        "plugins" => plugins(),
         _ => {
-            eprintln!("usage: cargo xtask <demo [--once] | test | bench [ARGS]>");
+            eprintln!("usage: cargo xtask <demo [--once] | test | plugins | bench [ARGS]>");
             bail!("unknown command {cmd:?}")
         }
     }
@@ -45,8 +47,10 @@ fn root() -> PathBuf {
 fn sh(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("+ {shown}");
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(root());
+    }
     let status = cmd
-        .current_dir(root())
         .status()
         .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
@@ -70,10 +74,33 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The plugins' own logic is tested on the host; the end-to-end tests load their modules.
+    plugins()?;
+    sh(cargo()
+        .current_dir(root().join("plugins"))
+        .args(["fmt", "--all", "--check"]))?;
+    sh(cargo().current_dir(root().join("plugins")).args([
+        "test",
+        "--workspace",
+        "--target",
+        HOST_TARGET,
+    ]))?;
     // The end-to-end tests start these binaries as processes.
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     sh(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
     demo::run(true)
+}
+
+/// The machine's own target, for the plugins' unit tests.
+const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds every plugin in `plugins/` (its own workspace; the target comes from its
+/// `.cargo/config.toml`).
+pub fn plugins() -> Result<()> {
+    deps::ensure_wasm_target()?;
+    sh(cargo()
+        .current_dir(root().join("plugins"))
+        .args(["build", "--release"]))
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// One plugin in the chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
     /// Unique in the chain; names the plugin in metrics, logs and the admin API.
@@ -80,7 +80,7 @@ pub enum FailurePolicy {
     FailOpen,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimits {
     /// Longest a single callback may run. Default 20ms.
@@ -100,7 +100,7 @@ impl Default for PluginLimits {
 }
 
 /// Capabilities beyond reading and changing headers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Permissions {
     /// Clusters the plugin may call with `proxy_http_call`. Default none.
