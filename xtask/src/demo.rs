@@ -1,4 +1,5 @@
-//! The demo: a demo upstream, the sidecar in front of it, and a few requests a user can repeat.
+//! The demo: a demo upstream, the sidecar in front of it with three example plugins
+//! (header-modifier, request-validator, logger), and a few requests a user can repeat.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ fn requests() -> Result<()> {
             "-sS",
             "--http1.1",
             "-w",
-            "  -> %{http_code} over HTTP/%{http_version}\n",
+            "  -> %{http_code} over HTTP/%{http_version}\\n",
             "-d",
             "hello over HTTP/1.1",
             &echo,
@@ -59,7 +60,7 @@ fn requests() -> Result<()> {
             "-sS",
             "--http2-prior-knowledge",
             "-w",
-            "  -> %{http_code} over HTTP/%{http_version}\n",
+            "  -> %{http_code} over HTTP/%{http_version}\\n",
             "-d",
             "hello over HTTP/2",
             &echo,
@@ -67,7 +68,7 @@ fn requests() -> Result<()> {
     )?;
     let headers = format!("{base}/headers");
     show(
-        "what the upstream saw: X-Forwarded-* added, hop-by-hop headers gone",
+        "what the upstream saw: X-Forwarded-*, the header-modifier's x-demo, no hop-by-hop headers",
         &[
             "-sS",
             "-H",
@@ -76,6 +77,18 @@ fn requests() -> Result<()> {
             "x-secret: 1",
             &headers,
         ],
+    )?;
+    show(
+        "the header-modifier's response header",
+        &["-sS", "-o", "/dev/null", "-D", "-", &echo],
+    )?;
+    show(
+        "refused by the request-validator (only GET and POST are allowed)",
+        &["-sS", "-X", "DELETE", "-w", "  -> %{http_code}\\n", &echo],
+    )?;
+    show(
+        "the logger's access-log lines, from the admin API",
+        &["-sS", &format!("http://{ADMIN}/api/plugins/logger/logs")],
     )?;
     let metrics = format!("http://{ADMIN}/metrics");
     let out = Command::new("curl").args(["-sS", &metrics]).output()?;
@@ -90,7 +103,9 @@ fn requests() -> Result<()> {
 
 pub fn run(once: bool) -> Result<()> {
     deps::ensure(&deps::DEMO)?;
+    crate::plugins()?;
     run_build()?;
+    let config = write_config()?;
     let bin = root().join("target/debug");
     let mut procs = Processes(Vec::new());
     procs.0.push(
@@ -102,7 +117,8 @@ pub fn run(once: bool) -> Result<()> {
     );
     procs.0.push(
         Command::new(bin.join("proxlet-sidecar"))
-            .args(["--listen", LISTEN, "--upstream", UPSTREAM, "--admin", ADMIN])
+            .arg("--config")
+            .arg(&config)
             .spawn()
             .context("cannot start proxlet-sidecar")?,
     );
@@ -110,7 +126,11 @@ pub fn run(once: bool) -> Result<()> {
     println!("\nproxlet-sidecar listens on {LISTEN} in front of the demo upstream on {UPSTREAM}.");
     requests()?;
     println!(
-        "\nMetrics: http://{ADMIN}/metrics   Health: http://{ADMIN}/healthz  http://{ADMIN}/readyz"
+        "\nPlugins: http://{ADMIN}/api/plugins   Metrics: http://{ADMIN}/metrics   Health: http://{ADMIN}/healthz  http://{ADMIN}/readyz"
+    );
+    println!(
+        "The sidecar's configuration (edit it while the demo runs: it reloads): {}",
+        config.display()
     );
     if once {
         return Ok(());
@@ -132,6 +152,39 @@ fn quote(arg: &str) -> String {
     } else {
         format!("'{arg}'")
     }
+}
+
+/// Writes the demo's sidecar configuration (under target/, beside the built plugins).
+fn write_config() -> Result<std::path::PathBuf> {
+    let plugins = root().join("plugins/target/wasm32-wasip1/release");
+    let module = |name: &str| plugins.join(format!("{name}.wasm")).display().to_string();
+    let yaml = format!(
+        r#"# The demo sidecar: edit the plugins' config here while the demo runs; it reloads.
+listener: {{address: {LISTEN}}}
+upstream: {{address: {UPSTREAM}}}
+admin: {{address: {ADMIN}}}
+plugins:
+  - name: logger
+    path: {logger}
+    priority: 100
+    config: {{"format": "{{method}} {{path}} -> {{status}} in {{duration_ms}}ms"}}
+    failure_policy: FailOpen
+  - name: request-validator
+    path: {validator}
+    config: {{"methods": ["GET", "POST"]}}
+  - name: header-modifier
+    path: {modifier}
+    config: {{"request": {{"set": {{"x-demo": "added by a plugin"}}}}, "response": {{"set": {{"x-powered-by": "proxlet"}}}}}}
+"#,
+        logger = module("logger"),
+        validator = module("request_validator"),
+        modifier = module("header_modifier"),
+    );
+    let dir = root().join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("sidecar.yaml");
+    std::fs::write(&path, yaml)?;
+    Ok(path)
 }
 
 fn run_build() -> Result<()> {
