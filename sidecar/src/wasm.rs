@@ -21,6 +21,9 @@ pub mod services;
 pub mod stream;
 mod wasi;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

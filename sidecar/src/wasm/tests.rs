@@ -1,0 +1,147 @@
+//! The host against `.wat` fixtures: error paths a real SDK plugin never takes on purpose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::chain::{Chain, ChainStream, RequestVerdict};
+use super::engine::{Engine, LoadError};
+use super::logs::LogRing;
+use super::metrics::{CustomMetrics, WasmMetrics};
+use super::plugin::{Plugin, PluginShared, Settings};
+use super::services::Services;
+use super::stream::StreamInfo;
+use crate::config::plugins::{FailurePolicy, Permissions};
+
+fn plugin(engine: &Engine, wat: &str, policy: FailurePolicy) -> Result<Arc<Plugin>, String> {
+    let loaded = engine.load(wat.as_bytes()).map_err(|e| e.to_string())?;
+    let metrics =
+        Arc::new(WasmMetrics::new(&prometheus::Registry::new()).map_err(|e| e.to_string())?);
+    let shared = PluginShared {
+        name: "fixture".into(),
+        root_id: "fixture".into(),
+        vm_id: "fixture".into(),
+        config: Bytes::new(),
+        vm_config: Bytes::new(),
+        permissions: Permissions::default(),
+        env: Vec::new(),
+        logs: LogRing::new(64),
+        metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
+        custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
+        services: Arc::new(Services::default()),
+    };
+    let settings = Settings {
+        source: "fixture.wat".into(),
+        phase: None,
+        priority: 0,
+        failure_policy: policy,
+        hook_timeout: Duration::from_millis(20),
+        max_memory: 1 << 20,
+        pool_size: 1,
+    };
+    Plugin::new(shared, settings, loaded, &metrics).map_err(|e| e.to_string())
+}
+
+fn request() -> http::request::Parts {
+    let req = http::Request::get("http://app.local/some/path?q=1").body(());
+    req.map(|r| r.into_parts().0)
+        .unwrap_or_else(|_| http::Request::new(()).into_parts().0)
+}
+
+fn info() -> StreamInfo {
+    StreamInfo {
+        peer: ([127, 0, 0, 1], 40000).into(),
+        local: None,
+        tls: false,
+        protocol: "HTTP/1.1",
+        start: std::time::SystemTime::now(),
+        connection_id: 1,
+    }
+}
+
+#[tokio::test]
+async fn bad_arguments_get_statuses_not_crashes() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let p = plugin(
+        &engine,
+        include_str!("testdata/abi_errors.wat"),
+        FailurePolicy::FailClosed,
+    )?;
+    let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
+    let mut cs = ChainStream::new(chain, info());
+    let verdict = cs.request_headers(request(), true).await;
+    assert!(
+        matches!(verdict, RequestVerdict::Forward(_)),
+        "the request went on"
+    );
+    let lines: Vec<String> = p
+        .shared
+        .logs
+        .snapshot()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    // The refused call is logged for the plugin's author.
+    assert!(
+        lines[0].contains("http_call to \"nope\" refused"),
+        "{lines:?}"
+    );
+    // Statuses in call order (see the comments in the fixture): 2 BAD_ARGUMENT, 6
+    // INVALID_MEMORY_ACCESS, 1 NOT_FOUND, 0 OK.
+    assert_eq!(
+        lines.get(1).map(String::as_str),
+        Some("2622120021622"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.get(2).map(String::as_str),
+        Some("/some/path?q=1"),
+        "{lines:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_trap_fails_the_request_and_the_instance_is_replaced() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let p = plugin(
+        &engine,
+        include_str!("testdata/abi_errors.wat"),
+        FailurePolicy::FailClosed,
+    )?;
+    let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
+    let mut cs = ChainStream::new(chain.clone(), info());
+    let _ = cs.request_headers(request(), true).await;
+    let response = http::Response::new(()).into_parts().0;
+    let replaced = cs.response_headers(response, true, usize::MAX).await;
+    let status = replaced.err().map(|r| r.status());
+    assert_eq!(status, Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(p.shared.metrics.traps.get(), 1);
+    // The next request gets a fresh instance.
+    let mut next = ChainStream::new(chain, info());
+    assert!(matches!(
+        next.request_headers(request(), true).await,
+        RequestVerdict::Forward(_)
+    ));
+    Ok(())
+}
+
+#[test]
+fn modules_without_the_abi_or_with_unknown_imports_are_refused() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let no_abi = engine.load(b"(module (func (export \"proxy_abi_version_0_1_0\")))");
+    assert!(
+        matches!(&no_abi, Err(LoadError::NoAbi { found }) if found.contains("0_1_0")),
+        "{:?}",
+        no_abi.as_ref().err()
+    );
+    let unknown = engine.load(
+        b"(module (import \"env\" \"proxy_frobnicate\" (func)) (func (export \"proxy_abi_version_0_2_1\")))",
+    );
+    let msg = unknown.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("proxy_frobnicate"), "{msg}");
+    let garbage = engine.load(b"\x00asm\x01\x00\x00\x00\xff\xff");
+    assert!(matches!(garbage, Err(LoadError::Compile(_))));
+    Ok(())
+}
