@@ -90,6 +90,8 @@ pub struct HostState {
     pub exit_code: Option<i32>,
     /// Called with a queue id when an item is enqueued on a queue this instance registered.
     pub queue_notifier: Option<QueueNotifier>,
+    /// Unfinished lines written to WASI stdout and stderr.
+    pub output: [Vec<u8>; 2],
 }
 
 /// Delivers `proxy_on_queue_ready` to the instance that registered a queue.
@@ -119,6 +121,7 @@ impl HostState {
             queues: Vec::new(),
             exit_code: None,
             queue_notifier: None,
+            output: [Vec::new(), Vec::new()],
         }
     }
 

@@ -146,12 +146,24 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
                     Err(_) => return EFAULT,
                 }
             }
-            let line = String::from_utf8_lossy(&text);
-            let line = line.strip_suffix('\n').unwrap_or(&line);
-            if !line.is_empty() {
-                c.data().plugin.log(level, line.to_owned());
+            let written = text.len() as u32;
+            // Plugins write a line in pieces (Rust's panic and allocation-failure messages
+            // do): log whole lines only, keeping the rest for the next write.
+            let pending = &mut c.data_mut().output[usize::from(level == Level::Error)];
+            pending.extend_from_slice(&text);
+            let mut lines = Vec::new();
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                lines.push(String::from_utf8_lossy(&line[..line.len() - 1]).into_owned());
             }
-            fault(memory::write_u32(&mut c, ret, text.len() as u32))
+            if pending.len() > 4096 {
+                lines.push(String::from_utf8_lossy(pending).into_owned());
+                pending.clear();
+            }
+            for line in lines.into_iter().filter(|l| !l.is_empty()) {
+                c.data().plugin.log(level, line);
+            }
+            fault(memory::write_u32(&mut c, ret, written))
         },
     )?;
     linker.func_wrap(
