@@ -19,7 +19,7 @@ pub struct CallResponse {
     pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// An HTTP call a plugin dispatched during a callback, started once the callback returns.
+/// A call a plugin dispatched during a callback, started once the callback returns.
 #[derive(Debug)]
 pub struct PendingCall {
     pub token: u32,
@@ -27,6 +27,8 @@ pub struct PendingCall {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub body: Bytes,
     pub timeout: Duration,
+    /// `None` for HTTP; for a unary gRPC call, its service and method.
+    pub grpc: Option<(String, String)>,
 }
 
 /// Caps an instance's linear memory and remembers when the cap was hit.

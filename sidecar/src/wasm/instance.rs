@@ -45,6 +45,7 @@ type F1 = TypedFunc<i32, ()>;
 type F2 = TypedFunc<(i32, i32), i32>;
 type F3 = TypedFunc<(i32, i32, i32), i32>;
 type CallResponseFn = TypedFunc<(i32, i32, i32, i32, i32), ()>;
+type F3Unit = TypedFunc<(i32, i32, i32), ()>;
 
 /// The module's callbacks; each is optional (a missing stream callback means Continue).
 struct Exports {
@@ -62,6 +63,8 @@ struct Exports {
     delete: Option<F1>,
     tick: Option<F1>,
     http_call_response: Option<CallResponseFn>,
+    grpc_receive: Option<F3Unit>,
+    grpc_close: Option<F3Unit>,
     queue_ready: Option<TypedFunc<(i32, i32), ()>>,
 }
 
@@ -120,6 +123,8 @@ impl Instance {
             delete: export!("proxy_on_delete"),
             tick: export!("proxy_on_tick"),
             http_call_response: export!("proxy_on_http_call_response"),
+            grpc_receive: export!("proxy_on_grpc_receive"),
+            grpc_close: export!("proxy_on_grpc_close"),
             queue_ready: export!("proxy_on_queue_ready"),
         };
         let initialize: Option<TypedFunc<(), ()>> = export!("_initialize");
@@ -386,6 +391,42 @@ impl Instance {
             &f,
             (root as i32, token as i32, nh, nb, nt),
         );
+        let data = self.store.data_mut();
+        data.call_response = None;
+        data.status = None;
+    }
+
+    /// Delivers a unary gRPC call's outcome to the root context: the message, or the status it
+    /// closed with (readable with `proxy_get_status`).
+    pub fn grpc_outcome(&mut self, token: u32, outcome: super::calls::GrpcOutcome) {
+        let root = self.store.data().root;
+        match outcome {
+            super::calls::GrpcOutcome::Message(response) => {
+                let Some(f) = self.ex.grpc_receive.clone() else {
+                    return;
+                };
+                let size = response.body.len() as i32;
+                self.store.data_mut().call_response = Some(response);
+                let _ = self.call(
+                    Hook::HttpCallResponse,
+                    root,
+                    &f,
+                    (root as i32, token as i32, size),
+                );
+            }
+            super::calls::GrpcOutcome::Closed(status, message) => {
+                let Some(f) = self.ex.grpc_close.clone() else {
+                    return;
+                };
+                self.store.data_mut().status = Some((status, message));
+                let _ = self.call(
+                    Hook::HttpCallResponse,
+                    root,
+                    &f,
+                    (root as i32, token as i32, status as i32),
+                );
+            }
+        }
         let data = self.store.data_mut();
         data.call_response = None;
         data.status = None;

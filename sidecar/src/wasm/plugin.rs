@@ -228,6 +228,14 @@ impl Plugin {
             let services = self.shared.services.clone();
             handle.spawn(async move {
                 let token = call.token;
+                if call.grpc.is_some() {
+                    let outcome = calls::perform_grpc(&services, call).await;
+                    if let Some(plugin) = me.upgrade() {
+                        let _ = plugin
+                            .with_slot(slot, Some(generation), |i| i.grpc_outcome(token, outcome));
+                    }
+                    return;
+                }
                 let (response, status) = calls::perform(&services, call).await;
                 if let Some(plugin) = me.upgrade() {
                     let _ = plugin.with_slot(slot, Some(generation), |i| {

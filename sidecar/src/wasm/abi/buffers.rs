@@ -14,6 +14,7 @@ use crate::wasm::stream::Phase;
 const REQUEST_BODY: i32 = 0;
 const RESPONSE_BODY: i32 = 1;
 const CALL_RESPONSE_BODY: i32 = 4;
+const GRPC_CALL_MESSAGE: i32 = 5;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
@@ -36,7 +37,7 @@ fn snapshot(state: &HostState, kind: i32) -> Result<Bytes, Status> {
             }
             Ok(Bytes::copy_from_slice(body))
         }
-        CALL_RESPONSE_BODY => state
+        CALL_RESPONSE_BODY | GRPC_CALL_MESSAGE => state
             .call_response
             .as_ref()
             .map(|r| r.body.clone())
@@ -44,7 +45,7 @@ fn snapshot(state: &HostState, kind: i32) -> Result<Bytes, Status> {
         VM_CONFIGURATION => Ok(state.plugin.vm_config.clone()),
         PLUGIN_CONFIGURATION if state.configuring => Ok(state.plugin.config.clone()),
         PLUGIN_CONFIGURATION => Err(Status::NotFound),
-        2 | 3 | 5 | 8 => Err(Status::NotFound),
+        2 | 3 | 8 => Err(Status::NotFound),
         _ => Err(Status::BadArgument),
     }
 }

@@ -1,5 +1,5 @@
-//! Outbound calls: `proxy_http_call`, and the gRPC calls (answered `INTERNAL_FAILURE` for now:
-//! the Rust SDK accepts that status from them).
+//! Outbound calls: `proxy_http_call` and unary `proxy_grpc_call`. gRPC streams are not
+//! supported (`proxy_grpc_stream` answers `INTERNAL_FAILURE`, which the Rust SDK accepts).
 //!
 //! A call is only recorded here, with a fresh token; the instance starts it once the callback
 //! returns and delivers `proxy_on_http_call_response` to the root context when it completes.
@@ -14,6 +14,28 @@ use crate::wasm::host::{HostState, PendingCall};
 
 /// Upper bound on a call's timeout (0 asks for none).
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout(ms: i32) -> Duration {
+    match ms as u32 {
+        0 => MAX_TIMEOUT,
+        ms => Duration::from_millis(u64::from(ms)).min(MAX_TIMEOUT),
+    }
+}
+
+/// Whether the plugin may call `cluster` (listed in its permissions, and defined); a refusal
+/// is logged for the plugin's author.
+fn may_call(state: &HostState, cluster: &str) -> bool {
+    let plugin = &state.plugin;
+    let allowed = plugin.permissions.http_calls.iter().any(|c| c == cluster)
+        && plugin.services.clusters.contains_key(cluster);
+    if !allowed {
+        plugin.log(
+            crate::wasm::logs::Level::Warn,
+            format!("call to {cluster:?} refused: not a cluster this plugin may call"),
+        );
+    }
+    allowed
+}
 
 pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -44,23 +66,14 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(headers) = pairs::decode(&headers) else {
                 return Status::BadArgument.into();
             };
-            let state = caller.data();
-            let allowed = state.plugin.permissions.http_calls.contains(&cluster);
-            if !allowed || !state.plugin.services.clusters.contains_key(&cluster) {
-                state.plugin.log(
-                    crate::wasm::logs::Level::Warn,
-                    format!("http_call to {cluster:?} refused: not a cluster this plugin may call"),
-                );
+            if !may_call(caller.data(), &cluster) {
                 return Status::BadArgument.into();
             }
             let has = |name: &[u8]| headers.iter().any(|(k, _)| k.as_slice() == name);
             if !(has(b":method") && has(b":path")) {
                 return Status::BadArgument.into();
             }
-            let timeout = match timeout_ms as u32 {
-                0 => MAX_TIMEOUT,
-                ms => Duration::from_millis(u64::from(ms)).min(MAX_TIMEOUT),
-            };
+            let timeout = timeout(timeout_ms);
             let token = caller.data_mut().next_token();
             if let Err(s) = memory::write_u32(&mut caller, ret_token, token) {
                 return s.into();
@@ -71,6 +84,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 headers,
                 body: Bytes::from(body),
                 timeout,
+                grpc: None,
             });
             Status::Ok.into()
         },
@@ -78,20 +92,53 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_grpc_call",
-        |_: Caller<'_, HostState>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> HostResult { Status::InternalFailure.into() },
+        |mut caller: Caller<'_, HostState>,
+         up_ptr: i32,
+         up_len: i32,
+         svc_ptr: i32,
+         svc_len: i32,
+         method_ptr: i32,
+         method_len: i32,
+         md_ptr: i32,
+         md_len: i32,
+         msg_ptr: i32,
+         msg_len: i32,
+         timeout_ms: i32,
+         ret_token: i32|
+         -> HostResult {
+            let read = (|| {
+                let cluster = memory::read_string(&mut caller, up_ptr, up_len)?;
+                let service = memory::read_string(&mut caller, svc_ptr, svc_len)?;
+                let method = memory::read_string(&mut caller, method_ptr, method_len)?;
+                let metadata = memory::read(&mut caller, md_ptr, md_len)?;
+                let message = memory::read(&mut caller, msg_ptr, msg_len)?;
+                Ok::<_, Status>((cluster, service, method, metadata, message))
+            })();
+            let (cluster, service, method, metadata, message) = match read {
+                Ok(r) => r,
+                Err(s) => return s.into(),
+            };
+            let Some(metadata) = pairs::decode(&metadata) else {
+                return Status::BadArgument.into();
+            };
+            if !may_call(caller.data(), &cluster) {
+                // The Rust SDK expects PARSE_FAILURE for an upstream it cannot use.
+                return Status::ParseFailure.into();
+            }
+            let token = caller.data_mut().next_token();
+            if let Err(s) = memory::write_u32(&mut caller, ret_token, token) {
+                return s.into();
+            }
+            caller.data_mut().pending_calls.push(PendingCall {
+                token,
+                cluster,
+                headers: metadata,
+                body: Bytes::from(message),
+                timeout: timeout(timeout_ms),
+                grpc: Some((service, method)),
+            });
+            Status::Ok.into()
+        },
     )?;
     linker.func_wrap(
         "env",

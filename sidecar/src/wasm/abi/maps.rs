@@ -96,7 +96,12 @@ fn read_map(state: &HostState, map: i32) -> Result<Option<Pairs>, Status> {
         CALL_RESPONSE_TRAILERS => {
             return Ok(state.call_response.as_ref().map(|r| r.trailers.clone()));
         }
-        GRPC_INITIAL_METADATA | GRPC_TRAILING_METADATA => return Ok(None),
+        GRPC_INITIAL_METADATA => {
+            return Ok(state.call_response.as_ref().map(|r| r.headers.clone()));
+        }
+        GRPC_TRAILING_METADATA => {
+            return Ok(state.call_response.as_ref().map(|r| r.trailers.clone()));
+        }
         REQUEST_HEADERS..=RESPONSE_TRAILERS => {}
         _ => return Err(Status::BadArgument),
     }
