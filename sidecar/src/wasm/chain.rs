@@ -195,11 +195,19 @@ impl ChainStream {
             return Step::Next;
         }
         let plugin = self.chain.plugins[i].clone();
+        // A span per hook call, under the request's span when that one is recorded.
+        let span = if tracing::Span::current().is_disabled() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!("plugin_hook", plugin = plugin.name(), phase = resume.label())
+        };
+        let entered = span.enter();
         let result = self.bind(i).and_then(|b| {
             plugin
                 .with_slot(b.slot, Some(b.generation), |inst| hook(inst, b.context))
                 .and_then(|(r, _)| r)
         });
+        drop(entered);
         let action = match result {
             Ok(a) => a,
             Err(e) => return self.failed(i, &e),
@@ -371,6 +379,13 @@ enum Resume {
 }
 
 impl Resume {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Response => "response",
+        }
+    }
+
     fn take(self, d: &mut super::stream::StreamData) -> bool {
         let flag = match self {
             Self::Request => &mut d.resume_request,
