@@ -314,10 +314,13 @@ impl Proxy {
             Err(_) if broken.load(Ordering::Relaxed) => return Err(ErrorKind::BadRequest),
             Err(kind) => {
                 // A plugin stopped the body to answer the request itself.
-                if let Some(cs) = chain
-                    && let Some(local) = cs.take_local()
-                {
-                    return Ok(answer_locally(cs, local, usize::MAX).await);
+                if let Some(cs) = chain {
+                    if let Some(local) = cs.take_local() {
+                        return Ok(answer_locally(cs, local, usize::MAX).await);
+                    }
+                    if cs.plugin_failed() {
+                        return Err(ErrorKind::PluginFailed);
+                    }
                 }
                 return Err(kind);
             }

@@ -6,8 +6,10 @@
 pub mod body;
 pub mod client;
 pub mod curl;
+pub mod h2load;
 pub mod otlp;
 pub mod pattern;
+pub mod plugins;
 pub mod prom;
 pub mod raw;
 pub mod server;

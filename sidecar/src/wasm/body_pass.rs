@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::chain::Chain;
-use super::instance::Action;
+use super::instance::{Action, HookError};
 use super::plugin::Binding;
 use super::stream::{Phase, Stream};
 use crate::body::BoxError;
@@ -182,10 +182,17 @@ impl BodyPass {
         self.swap_in(k);
         let plugin = self.chain.plugins[i].clone();
         let direction = self.direction;
-        let r = plugin.with_slot(b.slot, Some(b.generation), |inst| match direction {
-            Direction::Request => inst.request_body(b.context, size, last),
-            Direction::Response => inst.response_body(b.context, size, last),
-        });
+        let call = |b: Binding| {
+            plugin.with_slot(b.slot, Some(b.generation), |inst| match direction {
+                Direction::Request => inst.request_body(b.context, size, last),
+                Direction::Response => inst.response_body(b.context, size, last),
+            })
+        };
+        let r = match call(b) {
+            // The context died with an instance another request trapped: go on in a fresh one.
+            Err(HookError::Lost) => self.rebind(i).and_then(call),
+            other => other,
+        };
         self.swap_out(k);
         let action = match r {
             Ok((Ok(a), _)) => a,
@@ -194,13 +201,33 @@ impl BodyPass {
                 self.bindings[i] = None;
                 Action::Continue
             }
-            _ => return Err(Stopped("plugin failed in its body hook")),
+            _ => {
+                plugin.shared.metrics.local_responses.inc();
+                self.stream.lock().plugin_failed = true;
+                return Err(Stopped("plugin failed in its body hook"));
+            }
         };
         if self.stream.lock().finished() {
             plugin.shared.metrics.local_responses.inc();
             return Err(Stopped("plugin answered or reset the stream"));
         }
         Ok(action)
+    }
+
+    /// A fresh context for the stream in plugin `i` (its old one died with its instance).
+    fn rebind(&mut self, i: usize) -> Result<Binding, HookError> {
+        let plugin = &self.chain.plugins[i];
+        let slot = plugin.pick();
+        let stream = self.stream.clone();
+        let (context, generation) =
+            plugin.with_slot(slot, None, |inst| inst.create_stream(stream))?;
+        let b = Binding {
+            slot,
+            generation,
+            context: context?,
+        };
+        self.bindings[i] = Some(b);
+        Ok(b)
     }
 
     /// Waits, holding the data in the stream's buffer, until plugin `k` resumes the stream.

@@ -199,14 +199,14 @@ impl ChainStream {
         let span = if tracing::Span::current().is_disabled() {
             tracing::Span::none()
         } else {
-            tracing::info_span!("plugin_hook", plugin = plugin.name(), phase = resume.label())
+            tracing::info_span!(
+                "plugin_hook",
+                plugin = plugin.name(),
+                phase = resume.label()
+            )
         };
         let entered = span.enter();
-        let result = self.bind(i).and_then(|b| {
-            plugin
-                .with_slot(b.slot, Some(b.generation), |inst| hook(inst, b.context))
-                .and_then(|(r, _)| r)
-        });
+        let result = self.call_bound(i, hook);
         drop(entered);
         let action = match result {
             Ok(a) => a,
@@ -233,6 +233,33 @@ impl ChainStream {
                 }
             }
             self.stream.wait().await;
+        }
+    }
+
+    /// Runs `hook` on the stream's context in plugin `i`. If that context died with an instance
+    /// another request trapped, the stream gets a fresh context in the replacement instance:
+    /// one request's trap costs only that request.
+    fn call_bound(
+        &mut self,
+        i: usize,
+        hook: impl FnOnce(&mut Instance, u32) -> Result<Action, HookError>,
+    ) -> Result<Action, HookError> {
+        let plugin = self.chain.plugins[i].clone();
+        let b = self.bind(i)?;
+        let mut hook = Some(hook);
+        let mut attempt = |b: Binding| {
+            plugin.with_slot(b.slot, Some(b.generation), |inst| match hook.take() {
+                Some(h) => h(inst, b.context),
+                None => Err(HookError::Lost),
+            })
+        };
+        match attempt(b) {
+            Err(HookError::Lost) => {
+                self.bindings[i] = None;
+                let b = self.bind(i)?;
+                attempt(b).and_then(|(r, _)| r)
+            }
+            other => other.and_then(|(r, _)| r),
         }
     }
 
@@ -343,6 +370,11 @@ impl ChainStream {
                 .collect(),
             cap: self.chain.body_cap,
         })
+    }
+
+    /// Whether a FailClosed plugin failed in a body or trailers hook and stopped the body.
+    pub fn plugin_failed(&self) -> bool {
+        self.stream.lock().plugin_failed
     }
 
     /// A local response a plugin asked for after the request went upstream (from a body

@@ -341,25 +341,18 @@ impl Instance {
             return;
         }
         let id = ctx as i32;
-        let log = self
-            .ex
-            .log
-            .clone()
-            .map(|f| self.call(Hook::Log, ctx, &f, id));
-        let done = self
-            .ex
-            .done
-            .clone()
-            .map(|f| self.call(Hook::Log, ctx, &f, id).map(|_| ()));
-        let delete = self
-            .ex
-            .delete
-            .clone()
-            .map(|f| self.call(Hook::Log, ctx, &f, id));
-        for r in [log, done, delete].into_iter().flatten() {
-            if r.is_err() {
-                break;
-            }
+        // Each step runs only if the previous one did not fail the instance.
+        let logged = match self.ex.log.clone() {
+            Some(f) => self.call(Hook::Log, ctx, &f, id).is_ok(),
+            None => true,
+        };
+        let done = logged
+            && match self.ex.done.clone() {
+                Some(f) => self.call(Hook::Done, ctx, &f, id).is_ok(),
+                None => true,
+            };
+        if done && let Some(f) = self.ex.delete.clone() {
+            let _ = self.call(Hook::Delete, ctx, &f, id);
         }
         self.store.data_mut().streams.remove(&ctx);
     }

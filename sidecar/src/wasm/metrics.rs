@@ -22,13 +22,15 @@ pub enum Hook {
     ResponseBody,
     ResponseTrailers,
     Log,
+    Done,
+    Delete,
     Tick,
     HttpCallResponse,
     QueueReady,
 }
 
 impl Hook {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::Start,
         Self::ContextCreate,
         Self::RequestHeaders,
@@ -38,6 +40,8 @@ impl Hook {
         Self::ResponseBody,
         Self::ResponseTrailers,
         Self::Log,
+        Self::Done,
+        Self::Delete,
         Self::Tick,
         Self::HttpCallResponse,
         Self::QueueReady,
@@ -54,6 +58,8 @@ impl Hook {
             Self::ResponseBody => "response_body",
             Self::ResponseTrailers => "response_trailers",
             Self::Log => "log",
+            Self::Done => "done",
+            Self::Delete => "delete",
             Self::Tick => "tick",
             Self::HttpCallResponse => "http_call_response",
             Self::QueueReady => "queue_ready",
@@ -183,7 +189,9 @@ impl WasmMetrics {
                 self.hook_duration.with_label_values(&[name, h.label()]),
             )
         });
-        self.info.with_label_values(&[name, digest, abi]).set(1);
+        self.info
+            .with_label_values(&[name, &format!("sha256:{digest}"), abi])
+            .set(1);
         PluginMetrics {
             hooks,
             traps: self.traps.with_label_values(&[name]),
@@ -203,7 +211,7 @@ impl WasmMetrics {
 
 /// One plugin's host-side metrics.
 pub struct PluginMetrics {
-    hooks: [(IntCounter, Histogram); 12],
+    hooks: [(IntCounter, Histogram); 14],
     pub traps: IntCounter,
     pub timeouts: IntCounter,
     pub memory_cap: IntCounter,

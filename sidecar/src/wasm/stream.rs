@@ -67,6 +67,8 @@ pub struct StreamData {
     pub resume_request: bool,
     pub resume_response: bool,
     pub reset: bool,
+    /// A FailClosed plugin failed in a body or trailers hook and stopped the body.
+    pub plugin_failed: bool,
     pub request_body_size: u64,
     pub response_body_size: u64,
 }
@@ -87,6 +89,7 @@ impl StreamData {
             resume_request: false,
             resume_response: false,
             reset: false,
+            plugin_failed: false,
             request_body_size: 0,
             response_body_size: 0,
         }

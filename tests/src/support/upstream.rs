@@ -4,16 +4,22 @@
 //! - `/echo`: streams the request body back; request headers come back as `x-echo-<name>`.
 //! - `/headers`: the request headers as a JSON object of arrays.
 //! - `/bytes/N`: N bytes of [`crate::support::pattern`], streamed in chunks, never buffered.
-//! - `/sink`: reads the request body and answers `{"bytes": N, "checksum": "…"}`.
+//! - `/sink`: reads the request body and answers `{"bytes": N, "checksum": "…"}`; a body read to
+//!   its end is recorded (see [`Upstream::sunk`]), one cut short is not.
 //! - `/delay/MS`: sleeps MS milliseconds, then answers.
 //! - `/trailers`: echoes the body, then trailers `grpc-status: 0`, `grpc-message: ok` and the
 //!   request's trailers as `x-req-trailer-<name>`.
 //! - `/ws`: `Upgrade: websocket` → 101, then echoes raw bytes on the upgraded connection.
 //! - `/response-headers?name=value&…`: a 200 carrying the given response headers.
+//! - `/auth`: an auth service deciding by `authorization`: `Bearer user:NAME` → 200 with
+//!   `x-auth-user: NAME`; none → 401 with `www-authenticate: Bearer realm="proxlet-test"`;
+//!   anything else → 403.
 //!
 //! Every request is counted and its head recorded, so a test can check what reached the upstream.
 
 mod routes;
+
+pub use self::routes::AUTH_CHALLENGE;
 
 use std::{
     net::SocketAddr,
@@ -66,6 +72,7 @@ impl SeenRequest {
 pub struct State {
     requests: AtomicU64,
     seen: Mutex<Vec<SeenRequest>>,
+    sunk: Mutex<Vec<u64>>,
 }
 
 impl State {
@@ -75,6 +82,13 @@ impl State {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(seen);
+    }
+
+    fn record_sunk(&self, bytes: u64) {
+        self.sunk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(bytes);
     }
 
     /// Requests seen so far.
@@ -121,6 +135,15 @@ impl Upstream {
     /// The heads of the requests seen so far.
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.state.seen()
+    }
+
+    /// The lengths of the bodies `/sink` read to their end, in order.
+    pub fn sunk(&self) -> Vec<u64> {
+        self.state
+            .sunk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The head of the most recent request.

@@ -4,7 +4,8 @@ use std::{
     ffi::OsString,
     net::{SocketAddr, TcpListener},
     path::Path,
-    process::Stdio,
+    process::{Output, Stdio},
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use serde_yaml::Value;
 use tokio::process::Command;
 
 use super::{ConfigTree, Sidecar, binary};
-use crate::support::tls::TestCerts;
+use crate::support::{plugins::Plugin, tls::TestCerts};
 
 /// How the listener, admin and upstream addresses reach the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,17 @@ impl SidecarBuilder {
     pub fn set(mut self, path: &str, value: impl Into<Value>) -> Self {
         self.config.set(path, value.into());
         self
+    }
+
+    /// Adds `plugin` to the file's `plugins:` list (the sidecar orders the chain itself).
+    pub fn plugin(mut self, plugin: &Plugin) -> Self {
+        self.config.push("plugins", plugin.to_value());
+        self
+    }
+
+    /// Defines the cluster `name` at `address`, for plugins' HTTP calls (`clusters.NAME`).
+    pub fn cluster(self, name: &str, address: SocketAddr) -> Self {
+        self.set(&format!("clusters.{name}.address"), address.to_string())
     }
 
     /// Serves TLS on the listener with `certs` (`listener.tls` in the file, `--tls-cert` and
@@ -103,6 +115,29 @@ impl SidecarBuilder {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Starts the process and waits for it to exit by itself, for configurations it must refuse
+    /// at start-up. Fails when it is still running after `timeout`. Stdout and stderr are
+    /// captured apart.
+    pub async fn run_to_exit(&self, timeout: Duration) -> Result<Output> {
+        let binary = binary()?;
+        let dir = tempfile::tempdir()?;
+        let mut command = Command::new(&binary);
+        self.launch_args(&mut command, dir.path(), free_port()?, free_port()?)?;
+        let child = command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawn {}", binary.display()))?;
+        tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .with_context(|| format!("proxlet-sidecar still running after {timeout:?}"))?
+            .context("wait for proxlet-sidecar")
     }
 
     /// `Ok(Err(_))` when the ports were taken (worth a retry), `Err(_)` for any other failure.

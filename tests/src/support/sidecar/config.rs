@@ -28,6 +28,24 @@ impl ConfigTree {
         node.insert(Value::from(last), value);
     }
 
+    /// Appends `value` to the list at `path`, creating the list (and the mappings on the way).
+    pub fn push(&mut self, path: &str, value: Value) {
+        let list = match self.get(path) {
+            Some(Value::Sequence(list)) => {
+                let mut list = list.clone();
+                list.push(value);
+                list
+            }
+            _ => vec![value],
+        };
+        self.set(path, Value::Sequence(list));
+    }
+
+    /// The whole tree as one YAML mapping.
+    pub fn to_value(&self) -> Value {
+        Value::Mapping(self.root.clone())
+    }
+
     /// The value at `path`, if set.
     pub fn get(&self, path: &str) -> Option<&Value> {
         let mut keys = path.split('.');
@@ -63,6 +81,20 @@ mod tests {
         assert_eq!(back["listener"]["tls"]["cert"], Value::from("/c.pem"));
         assert_eq!(back["limits"]["max_connections"], Value::from(1));
         assert_eq!(tree.get("limits.max_connections"), Some(&Value::from(1)));
+        Ok(())
+    }
+
+    #[test]
+    fn pushes_onto_lists() -> Result<()> {
+        let mut tree = ConfigTree::default();
+        tree.push("plugins", "a".into());
+        tree.push("plugins", "b".into());
+        let back: Value = serde_yaml::from_str(&tree.to_yaml()?)?;
+        assert_eq!(
+            back["plugins"],
+            Value::Sequence(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(tree.to_value()["plugins"][1], Value::from("b"));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Version,
-    header::{CONNECTION, CONTENT_TYPE, UPGRADE},
+    header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, UPGRADE, WWW_AUTHENTICATE},
 };
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -32,11 +32,12 @@ pub(super) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Respons
         (Some("echo"), None) => echo(req),
         (Some("headers"), None) => headers_json(req.headers()),
         (Some("bytes"), Some(len)) => pattern_bytes(len),
-        (Some("sink"), None) => sink(req).await,
+        (Some("sink"), None) => sink(&state, req).await,
         (Some("delay"), Some(ms)) => delay(ms).await,
         (Some("trailers"), None) => trailers(req).await,
         (Some("ws"), None) => websocket(req),
         (Some("response-headers"), None) => response_headers(req.uri().query().unwrap_or("")),
+        (Some("auth"), None) => auth(req.headers()),
         _ => text(StatusCode::NOT_FOUND, "no such route\n"),
     }
 }
@@ -98,7 +99,7 @@ fn pattern_bytes(len: &str) -> Response<Body> {
     response
 }
 
-async fn sink(req: Request<Incoming>) -> Response<Body> {
+async fn sink(state: &State, req: Request<Incoming>) -> Response<Body> {
     let mut incoming = req.into_body();
     let mut sum = Checksum::new();
     while let Some(frame) = incoming.frame().await {
@@ -111,6 +112,7 @@ async fn sink(req: Request<Incoming>) -> Response<Body> {
             Err(error) => return text(StatusCode::BAD_REQUEST, format!("body error: {error}\n")),
         }
     }
+    state.record_sunk(sum.len());
     let json = serde_json::json!({ "bytes": sum.len(), "checksum": sum.finish() });
     let mut response = text(StatusCode::OK, json.to_string());
     response
@@ -192,4 +194,30 @@ fn response_headers(query: &str) -> Response<Body> {
         response.headers_mut().append(name, value);
     }
     response
+}
+
+/// The challenge `/auth` sends with its 401.
+pub const AUTH_CHALLENGE: &str = "Bearer realm=\"proxlet-test\"";
+
+fn auth(headers: &HeaderMap) -> Response<Body> {
+    let credential = headers.get(AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    let Some(credential) = credential else {
+        let mut response = text(StatusCode::UNAUTHORIZED, "who are you?\n");
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(AUTH_CHALLENGE));
+        return response;
+    };
+    let user = credential
+        .strip_prefix("Bearer user:")
+        .filter(|user| !user.is_empty())
+        .and_then(|user| HeaderValue::from_str(user).ok());
+    match user {
+        Some(user) => {
+            let mut response = text(StatusCode::OK, "welcome\n");
+            response.headers_mut().insert("x-auth-user", user);
+            response
+        }
+        None => text(StatusCode::FORBIDDEN, "not you\n"),
+    }
 }
