@@ -390,3 +390,46 @@ async fn requests_without_a_test_pass_and_on_log_runs_once_each() -> Result<()> 
     ensure!(upstream.requests() == 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unary_grpc_calls_reach_the_cluster_and_report_back() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    // The test upstream speaks h2c and has a `test.Echo` service.
+    let grpc = Upstream::start().await?;
+    let sidecar = Sidecar::builder(upstream.addr())
+        .plugin(&Plugin::new("hostcalls")?.http_calls(&["grpc"]))
+        .cluster("grpc", grpc.addr())
+        .start()
+        .await?;
+    let ok = report(&sidecar, "grpc", "/", Protocol::Http1).await?;
+    expect_headers(
+        &ok,
+        &[("x-grpc-status", "0"), ("x-grpc-message", "pong:ping")],
+    )?;
+    let failed = report(&sidecar, "grpc-fail", "/", Protocol::H2c).await?;
+    expect_headers(
+        &failed,
+        &[("x-grpc-status", "5"), ("x-grpc-message", "no such thing")],
+    )?;
+    ensure!(
+        grpc.requests() == 2,
+        "the gRPC service saw {} calls",
+        grpc.requests()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_calls_outside_the_permissions_are_refused() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let grpc = Upstream::start().await?;
+    let sidecar = Sidecar::builder(upstream.addr())
+        .plugin(&Plugin::new("hostcalls")?)
+        .cluster("grpc", grpc.addr())
+        .start()
+        .await?;
+    let refused = report(&sidecar, "grpc", "/", Protocol::Http1).await?;
+    expect_headers(&refused, &[("x-grpc-dispatch", "parse_failure")])?;
+    ensure!(grpc.requests() == 0, "the gRPC service was called");
+    Ok(())
+}

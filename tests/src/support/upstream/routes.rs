@@ -38,6 +38,8 @@ pub(super) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Respons
         (Some("ws"), None) => websocket(req),
         (Some("response-headers"), None) => response_headers(req.uri().query().unwrap_or("")),
         (Some("auth"), None) => auth(req.headers()),
+        (Some("test.Echo"), Some("Unary")) => grpc_echo(req).await,
+        (Some("test.Echo"), Some("Fail")) => grpc_fail(),
         _ => text(StatusCode::NOT_FOUND, "no such route\n"),
     }
 }
@@ -198,6 +200,35 @@ fn response_headers(query: &str) -> Response<Body> {
 
 /// The challenge `/auth` sends with its 401.
 pub const AUTH_CHALLENGE: &str = "Bearer realm=\"proxlet-test\"";
+
+/// gRPC `test.Echo/Unary`: answers the request's message prefixed with `pong:`, status 0.
+async fn grpc_echo(req: Request<Incoming>) -> Response<Body> {
+    let message = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return text(StatusCode::BAD_REQUEST, format!("body error: {error}\n")),
+    };
+    let payload = [b"pong:".as_slice(), message.get(5..).unwrap_or_default()].concat();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&payload);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let mut response = Response::new(body::with_trailers(Bytes::from(framed), trailers));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    response
+}
+
+/// gRPC `test.Echo/Fail`: a trailers-only answer with status 5 (NOT_FOUND).
+fn grpc_fail() -> Response<Body> {
+    let mut response = text(StatusCode::OK, Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from_static("5"));
+    headers.insert("grpc-message", HeaderValue::from_static("no such thing"));
+    response
+}
 
 fn auth(headers: &HeaderMap) -> Response<Body> {
     let credential = headers.get(AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
