@@ -216,16 +216,7 @@ impl BodyPass {
 
     /// A fresh context for the stream in plugin `i` (its old one died with its instance).
     fn rebind(&mut self, i: usize) -> Result<Binding, HookError> {
-        let plugin = &self.chain.plugins[i];
-        let slot = plugin.pick();
-        let stream = self.stream.clone();
-        let (context, generation) =
-            plugin.with_slot(slot, None, |inst| inst.create_stream(stream))?;
-        let b = Binding {
-            slot,
-            generation,
-            context: context?,
-        };
+        let b = self.chain.plugins[i].open_stream(self.stream.clone())?;
         self.bindings[i] = Some(b);
         Ok(b)
     }

@@ -285,16 +285,7 @@ impl ChainStream {
         if let Some(b) = self.bindings[i] {
             return Ok(b);
         }
-        let plugin = &self.chain.plugins[i];
-        let slot = plugin.pick();
-        let stream = self.stream.clone();
-        let (context, generation) =
-            plugin.with_slot(slot, None, |inst| inst.create_stream(stream))?;
-        let b = Binding {
-            slot,
-            generation,
-            context: context?,
-        };
+        let b = self.chain.plugins[i].open_stream(self.stream.clone())?;
         self.bindings[i] = Some(b);
         Ok(b)
     }

@@ -141,6 +141,18 @@ impl Plugin {
             .clone()
     }
 
+    /// Creates a context for `stream` in one of the instances (started if needed).
+    pub fn open_stream(&self, stream: Arc<super::stream::Stream>) -> Result<Binding, HookError> {
+        let slot = self.pick();
+        let (context, generation) =
+            self.with_slot(slot, None, |inst| inst.create_stream(stream))?;
+        Ok(Binding {
+            slot,
+            generation,
+            context: context?,
+        })
+    }
+
     /// Picks the instance a new stream will live in.
     pub fn pick(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()
