@@ -4,6 +4,7 @@
 //!   HTTP/2, and where to look. `--once` exits after the requests.
 //! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo.
 //! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1.
+//! - `generate`: writes the CRD manifests under `crds/` from the `proxlet-crds` types.
 //! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
 //!
 //! Each command installs what it needs when it is missing (Debian packages with apt-get).
@@ -28,11 +29,24 @@ fn main() -> Result<()> {
         "test" => test(),
         "bench" => bench(&rest),
         "plugins" => plugins(),
+        "generate" => generate(),
         _ => {
-            eprintln!("usage: cargo xtask <demo [--once] | test | plugins | bench [ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <demo [--once] | test | plugins | generate | bench [ARGS]>"
+            );
             bail!("unknown command {cmd:?}")
         }
     }
+}
+
+/// Writes `crds/*.yaml` from the CRD types; `crds/tests/generated.rs` fails when they are stale.
+fn generate() -> Result<()> {
+    for m in proxlet_crds::manifest::manifests()? {
+        let path = root().join("crds").join(m.file);
+        std::fs::write(&path, m.yaml).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// The repository root (the parent of this crate).
