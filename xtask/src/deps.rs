@@ -18,11 +18,16 @@ const fn tool(command: &'static str, package: &'static str) -> Tool {
 /// What `demo` needs.
 pub const DEMO: [Tool; 1] = [tool("curl", "curl")];
 
-/// What the test suite needs: clients and `promtool`.
-pub const TEST: [Tool; 3] = [
+/// What the test suite needs: clients, `promtool`, an OCI registry and image tools, and
+/// `/usr/bin/time` (peak memory of a process).
+pub const TEST: [Tool; 7] = [
     tool("curl", "curl"),
     tool("h2load", "nghttp2-client"),
     tool("promtool", "prometheus"),
+    tool("docker-registry", "docker-registry"),
+    tool("skopeo", "skopeo"),
+    tool("umoci", "umoci"),
+    tool("time", "time"),
 ];
 
 /// What the benchmark needs: the peers and the load generators.

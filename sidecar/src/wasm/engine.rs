@@ -113,6 +113,17 @@ impl Engine {
         Ok(Loaded { digest, abi, pre })
     }
 
+    /// Compiles, checks the ABI and links a module like [`Engine::load`], without keeping the
+    /// compiled module: for a caller that only validates (the operator), so memory does not grow
+    /// with every module it has seen.
+    pub fn validate(&self, bytes: &[u8]) -> Result<AbiVersion, LoadError> {
+        let module =
+            Module::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let abi = abi_version(&module)?;
+        self.link(&module)?;
+        Ok(abi)
+    }
+
     fn module(&self, digest: &str, bytes: &[u8]) -> Result<Module, LoadError> {
         if let Some(m) = self.lock_compiled().get(digest) {
             return Ok(m.clone());

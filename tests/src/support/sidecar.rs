@@ -15,7 +15,7 @@ mod config;
 use std::{
     ffi::OsString,
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{ExitStatus, Output, Stdio},
     time::Duration,
 };
@@ -34,28 +34,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The path of the sidecar binary, or an error saying how to build it.
 pub fn binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("PROXLET_SIDECAR_BIN") {
-        let path = PathBuf::from(path);
-        ensure!(
-            path.is_file(),
-            "PROXLET_SIDECAR_BIN={} is not a file",
-            path.display()
-        );
-        return Ok(path);
-    }
-    let exe = std::env::current_exe().context("current test executable")?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target dir")?;
-    let path = profile_dir.join("proxlet-sidecar");
-    ensure!(
-        path.is_file(),
-        "proxlet-sidecar binary not found at {}: run `cargo build -p proxlet-sidecar` first \
-         (same profile as the tests), or set PROXLET_SIDECAR_BIN",
-        path.display()
-    );
-    Ok(path)
+    crate::support::bin::path("proxlet-sidecar", "PROXLET_SIDECAR_BIN")
 }
 
 /// Runs the binary with `args` until it exits (for `--version` and configuration errors).

@@ -1,0 +1,437 @@
+//! The operator end to end: the real `kubectl` against the Kubernetes API test server, the real
+//! `proxlet-operator run`, and a real OCI registry (Debian's `docker-registry`).
+//!
+//! kubectl installs the CRDs from `crds/` and applies ProxyPlugins; the operator pulls, verifies
+//! and validates the modules and reports in the status what a user reads with `kubectl get pp`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use proxlet_tests::support::kube::KubeServer;
+use proxlet_tests::support::operator::{Operator, OperatorBuilder};
+use proxlet_tests::support::plugins;
+use proxlet_tests::support::registry::{Registry, digest};
+use proxlet_tests::support::{artifacts, bin, prom, wait};
+use serde_json::Value;
+use tokio::process::Command;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+/// A ProxyPlugin manifest.
+fn plugin(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: proxlet.dev/v1alpha1\nkind: ProxyPlugin\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  image: {image}\n{extra}"
+    )
+}
+
+/// `proxlet-operator publish FILE IMAGE --insecure`.
+async fn publish(module: &str, image: &str) -> Result<String> {
+    let path = plugins::wasm(module)?;
+    let out = Command::new(bin::path("proxlet-operator", "PROXLET_OPERATOR_BIN")?)
+        .arg("publish")
+        .arg(&path)
+        .args([image, "--insecure"])
+        .env(
+            "DOCKER_CONFIG",
+            std::env::temp_dir().join("proxlet-tests-no-docker-config"),
+        )
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "publish failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(digest(&std::fs::read(path)?))
+}
+
+async fn get_json(kube: &KubeServer, what: &str) -> Result<Value> {
+    let out = kube.kubectl_ok(&["get", what, "-o", "json"]).await?;
+    Ok(serde_json::from_str(&out)?)
+}
+
+fn condition<'a>(pp: &'a Value, kind: &str) -> Option<&'a Value> {
+    pp["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+/// Waits until condition `kind` of `pp/name` has `reason`; returns the object.
+async fn wait_reason(kube: &KubeServer, name: &str, kind: &str, reason: &str) -> Result<Value> {
+    let what = format!("pp/{name} {kind} reason {reason}");
+    let target = format!("pp/{name}");
+    let found = wait::until(&what, CONVERGE, || async {
+        let pp = get_json(kube, &target).await.ok()?;
+        condition(&pp, kind)
+            .is_some_and(|c| c["reason"] == reason)
+            .then_some(pp)
+    })
+    .await;
+    match found {
+        Ok(pp) => Ok(pp),
+        Err(e) => {
+            let last = get_json(kube, &target).await.unwrap_or_default();
+            Err(e.context(format!("last status: {:#}", last["status"])))
+        }
+    }
+}
+
+async fn setup() -> Result<(KubeServer, Registry)> {
+    let kube = KubeServer::start().await?;
+    kube.install_crds().await?;
+    Ok((kube, Registry::start().await?))
+}
+
+fn operator(kube: &KubeServer, registry: &Registry) -> OperatorBuilder {
+    Operator::builder(&kube.kubeconfig()).insecure_registry(&registry.host())
+}
+
+#[tokio::test]
+async fn a_plugin_from_apply_to_delete() -> Result<()> {
+    let (kube, registry) = setup().await?;
+    let image = registry.image("plugins/headers:v1");
+    let first = publish("header_modifier", &image).await?;
+    let op = operator(&kube, &registry)
+        .args(["--resync", "1s"])
+        .start()
+        .await?;
+
+    kube.apply_ok(&plugin("headers", &image, "  imagePullPolicy: Always\n"))
+        .await?;
+    kube.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pp/headers",
+        "--timeout=60s",
+    ])
+    .await?;
+    let table = kube.kubectl_ok(&["get", "pp"]).await?;
+    let short_digest = &first[7..19];
+    ensure!(
+        table.contains("READY") && table.contains("DIGEST") && table.contains("LOADED"),
+        "{table}"
+    );
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("headers"))
+        .context("no row")?;
+    ensure!(
+        row.contains("True") && row.contains(short_digest),
+        "row {row:?} lacks True {short_digest}"
+    );
+    let wide = kube.kubectl_ok(&["get", "pp", "-o", "wide"]).await?;
+    ensure!(
+        wide.contains("REASON") && wide.contains("Offered"),
+        "{wide}"
+    );
+    let pp = get_json(&kube, "pp/headers").await?;
+    ensure!(
+        pp["status"]["digest"] == first.as_str(),
+        "{:#}",
+        pp["status"]
+    );
+    ensure!(
+        pp["status"]["format"] == "Cncf" && pp["status"]["abi"] == "0.2.1",
+        "{:#}",
+        pp["status"]
+    );
+    ensure!(
+        pp["metadata"]["finalizers"][0] == "proxlet.dev/offered",
+        "{:#}",
+        pp["metadata"]
+    );
+    let yaml = kube
+        .kubectl_ok(&["get", "pp", "headers", "-o", "yaml"])
+        .await?;
+    ensure!(yaml.contains(&format!("digest: {first}")), "{yaml}");
+
+    // The tag moves to another module: the operator follows it.
+    let second = publish("logger", &image).await?;
+    ensure!(second != first);
+    wait::until_true("the new digest in the status", CONVERGE, || async {
+        get_json(&kube, "pp/headers")
+            .await
+            .is_ok_and(|pp| pp["status"]["digest"] == second.as_str())
+    })
+    .await?;
+    let events = kube
+        .kubectl_ok(&["get", "events", "-n", "default", "-o", "json"])
+        .await?;
+    ensure!(events.contains("DigestChanged"), "{events}");
+    let (_, offered) = op.admin_get("/api/plugins").await?;
+    ensure!(offered.contains(&second), "{offered}");
+
+    // Metrics: one pull per digest, and a clean exposition.
+    let metrics = op.metrics().await?;
+    prom::promtool_check(&metrics).await?;
+    ensure!(
+        prom::sum(
+            &metrics,
+            "proxlet_operator_pulls_total",
+            &[("result", "ok")]
+        )? >= 2.0,
+        "{metrics}"
+    );
+    ensure!(
+        prom::sum(&metrics, "proxlet_operator_cache_entries", &[])? >= 2.0,
+        "{metrics}"
+    );
+
+    // Delete: the finalizer withdraws the plugin, then the object goes.
+    kube.kubectl_ok(&["delete", "pp", "headers", "--timeout=60s"])
+        .await?;
+    let gone = kube.kubectl(&["get", "pp", "headers"]).await?;
+    ensure!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
+    let (_, offered) = op.admin_get("/api/plugins").await?;
+    ensure!(!offered.contains("headers"), "{offered}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_specs_are_refused_by_the_schema_with_the_field() -> Result<()> {
+    let kube = KubeServer::start().await?;
+    kube.install_crds().await?;
+    let ok = "oci://registry.example/p:v1";
+    for (extra, image, words) in [
+        ("  priority: 5000\n", ok, "spec.priority"),
+        (
+            "  priority: 5000\n",
+            ok,
+            "priority must be between -1000 and 1000",
+        ),
+        (
+            "",
+            "ftp://registry.example/p",
+            "image must start with oci://, https:// or file://",
+        ),
+        (
+            "  sha256: xyz\n",
+            ok,
+            "sha256 must be 64 lowercase hexadecimal digits",
+        ),
+        (
+            "",
+            "https://example.com/p.wasm",
+            "sha256 is required for https:// images",
+        ),
+        ("  failurePolicy: Sometimes\n", ok, "spec.failurePolicy"),
+        (
+            "  failurePolicy: Sometimes\n",
+            ok,
+            "\"FailClosed\", \"FailOpen\"",
+        ),
+        (
+            "  limits:\n    hookTimeout: 1h\n",
+            ok,
+            "hookTimeout must be a duration between 1ms and 10s",
+        ),
+        (
+            "  limits:\n    memory: 64Gi\n",
+            ok,
+            "memory must be a quantity between 1Mi and 4Gi",
+        ),
+        ("  imagePullPolicy: Never\n", ok, "spec.imagePullPolicy"),
+    ] {
+        let out = kube.apply(&plugin("bad", image, extra)).await?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(!out.status.success(), "accepted {extra:?} {image}");
+        ensure!(
+            stderr.contains(words),
+            "{extra:?} {image}: expected {words:?} in {stderr}"
+        );
+    }
+    let listed = kube.kubectl_ok(&["get", "pp", "-o", "name"]).await?;
+    ensure!(listed.trim().is_empty(), "nothing was stored: {listed}");
+    kube.apply_ok(&plugin(
+        "good",
+        ok,
+        "  priority: 1000\n  limits:\n    hookTimeout: 50ms\n    memory: 128Mi\n",
+    ))
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> {
+    let (kube, registry) = setup().await?;
+    let secured = Registry::builder().htpasswd("ci", "s3cret").start().await?;
+    let dead = proxlet_tests::support::registry::free_addr()?.to_string();
+    let good = registry.image("plugins/headers:v1");
+    publish("header_modifier", &good).await?;
+    let noop_pin = digest(&std::fs::read(plugins::wasm("noop")?)?);
+    let not_wasm =
+        artifacts::push_cncf(&registry, "bad/text", "v1", b"#!/bin/sh\necho not wasm\n").await?;
+    let no_abi = artifacts::push_cncf(&registry, "bad/noabi", "v1", b"\0asm\x01\0\0\0").await?;
+    let big = artifacts::push_cncf(
+        &registry,
+        "bad/big",
+        "v1",
+        &[b"\0asm\x01\0\0\0".as_slice(), &vec![0u8; 3 << 20]].concat(),
+    )
+    .await?;
+    let bomb = artifacts::push_compat(&registry, "bad/bomb", &artifacts::tar_bomb(512)?).await?;
+    let private = secured.image("plugins/private:v1");
+    secured
+        .push_raw("plugins/private", "v1", &[], &serde_json::json!({}))
+        .await
+        .ok();
+    let _op = operator(&kube, &registry)
+        .insecure_registry(&secured.host())
+        .insecure_registry(&dead)
+        .args(["--max-module-bytes", "2Mi"])
+        .start()
+        .await?;
+    kube.kubectl_ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "wrong-creds",
+        "--docker-server",
+        &secured.host(),
+        "--docker-username",
+        "ci",
+        "--docker-password",
+        "guess",
+    ])
+    .await?;
+    let cases = [
+        (
+            "unreachable",
+            format!("oci://{dead}/p:v1"),
+            "",
+            "Fetched",
+            "RegistryUnreachable",
+        ),
+        (
+            "unknown-tag",
+            registry.image("plugins/headers:v9"),
+            "",
+            "Fetched",
+            "ImageNotFound",
+        ),
+        (
+            "pin",
+            good.clone(),
+            &*format!("  sha256: {}\n", &noop_pin[7..]),
+            "Fetched",
+            "DigestMismatch",
+        ),
+        ("not-wasm", not_wasm, "", "Validated", "NotWasm"),
+        ("no-abi", no_abi, "", "Validated", "NoProxyWasmAbi"),
+        ("too-large", big, "", "Fetched", "TooLarge"),
+        ("tar-bomb", bomb, "", "Fetched", "TooLarge"),
+        (
+            "no-secret",
+            private.clone(),
+            "  imagePullSecret: missing\n",
+            "Fetched",
+            "PullSecretMissing",
+        ),
+        (
+            "wrong-creds",
+            private,
+            "  imagePullSecret: wrong-creds\n",
+            "Fetched",
+            "Unauthorized",
+        ),
+    ];
+    for (name, image, extra, _, _) in &cases {
+        kube.apply_ok(&plugin(name, image, extra)).await?;
+    }
+    for (name, _, _, kind, reason) in &cases {
+        let pp = wait_reason(&kube, name, kind, reason).await?;
+        let ready = condition(&pp, "Ready").context("Ready condition")?;
+        ensure!(ready["status"] == "False", "{name}: {ready:#}");
+        let message = condition(&pp, kind)
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or_default();
+        ensure!(!message.is_empty(), "{name}: {kind} has no message");
+    }
+    let wide = kube.kubectl_ok(&["get", "pp", "-o", "wide"]).await?;
+    ensure!(
+        wide.contains("FetchFailed") && wide.contains("ValidationFailed"),
+        "{wide}"
+    );
+    let events = kube.kubectl_ok(&["get", "events", "-o", "json"]).await?;
+    ensure!(
+        events.contains("NoProxyWasmAbi") && events.contains("Warning"),
+        "{events}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_operator_converges_after_restart() -> Result<()> {
+    let (kube, registry) = setup().await?;
+    let image = registry.image("plugins/headers:v1");
+    publish("header_modifier", &image).await?;
+    let mut op = operator(&kube, &registry).start().await?;
+    let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    let all: String = names
+        .iter()
+        .map(|n| format!("---\n{}", plugin(n, &image, "")))
+        .collect();
+    kube.apply_ok(&all).await?;
+    // Kill it while the batch is in flight (some may be done, most are not).
+    op.kill().await?;
+    op.restart().await?;
+    for name in &names {
+        wait_reason(&kube, name, "Ready", "Offered").await?;
+    }
+    let pp = get_json(&kube, "pp").await?;
+    let items = pp["items"].as_array().context("items")?;
+    ensure!(items.len() == names.len());
+    ensure!(
+        items
+            .iter()
+            .all(|p| p["metadata"]["finalizers"][0] == "proxlet.dev/offered")
+    );
+    // One module for thirty plugins: a digest is pulled once (the cache survived the kill).
+    let metrics = op.metrics().await?;
+    ensure!(
+        prom::sum(
+            &metrics,
+            "proxlet_operator_pulls_total",
+            &[("result", "ok")]
+        )? <= 1.0,
+        "{metrics}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_up_says_when_the_crd_is_missing_or_rbac_forbids() -> Result<()> {
+    let bare = KubeServer::start().await?;
+    let (status, log) = Operator::builder(&bare.kubeconfig())
+        .run_to_exit(Duration::from_secs(30))
+        .await?;
+    ensure!(!status.success(), "{log}");
+    ensure!(
+        log.contains("CRD (proxyplugins.proxlet.dev) is not installed")
+            && log.contains("kubectl apply -f crds/"),
+        "{log}"
+    );
+
+    let locked = KubeServer::start_with(&["--forbid", "list:proxyplugins"]).await?;
+    locked.install_crds().await?;
+    let (status, log) = Operator::builder(&locked.kubeconfig())
+        .run_to_exit(Duration::from_secs(30))
+        .await?;
+    ensure!(!status.success(), "{log}");
+    ensure!(
+        log.contains("RBAC forbids the operator to list proxyplugins.proxlet.dev"),
+        "{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() -> Result<()> {
+    let (kube, registry) = setup().await?;
+    let mut op = operator(&kube, &registry).start().await?;
+    op.sigterm()?;
+    let status = op.wait_exit(Duration::from_secs(20)).await?;
+    ensure!(status.success(), "exit {status}: {}", op.log());
+    Ok(())
+}
