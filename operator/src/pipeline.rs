@@ -20,9 +20,10 @@
 //!   only when the manifest digest is new to the cache.
 //! - `file://` is read every time (development: edits take effect).
 //!
-//! A cache hit skips the registry, so its credentials are not checked again: a module cached for
-//! one `ProxyPlugin` is served to another naming the same reference (as with Kubernetes'
-//! `IfNotPresent` images on a node).
+//! A module pulled with credentials is never answered from the cache alone: each resolve asks the
+//! registry for the manifest with the request's own credentials (one small request; the module is
+//! not downloaded again), so a `ProxyPlugin` with wrong or no credentials cannot borrow a private
+//! module another one pulled. Public modules are answered from the cache.
 
 mod error;
 
@@ -196,6 +197,7 @@ impl Pipeline {
             ));
         }
         let key = source.key();
+        let private = request.pull_secret.is_some() && matches!(source, Source::Oci(_));
         let _flight = self.flight(&key).lock_owned().await;
         if request.pull_policy == PullPolicy::IfNotPresent
             && let Some(hit) = self.cached(&source, &key, pin.as_ref()).await
@@ -210,9 +212,12 @@ impl Pipeline {
                 let session = oci::Session::new(&self.settings, reference.clone(), auth)?;
                 let resolution = session.resolve().await?;
                 if let Some(record) = self.cache.by_manifest(&resolution.digest)
+                    && let record_private = record.private
                     && let Some(hit) = self.hit(record, pin.as_ref()).await
                 {
-                    self.remember(key, &hit).await?;
+                    // The registry just accepted this request's credentials (or none): the
+                    // cached bytes are theirs to have.
+                    self.remember(key, &hit, private || record_private).await?;
                     return Ok(hit);
                 }
                 session.pull(resolution, &self.settings).await?
@@ -224,7 +229,8 @@ impl Pipeline {
             bytes: fetched.transferred,
             duration: started.elapsed(),
         };
-        self.accept(key, fetched, pin.as_ref(), transfer).await
+        self.accept(key, fetched, pin.as_ref(), transfer, private)
+            .await
     }
 
     /// The lock of reference `key` (entries stay: there are as many as distinct references).
@@ -246,6 +252,10 @@ impl Pipeline {
                 Source::Oci(r) => r.digest().and_then(|d| self.cache.by_manifest(d)),
                 _ => None,
             })?;
+        if record.private {
+            // Credentials are checked by the registry on every resolve of a private module.
+            return None;
+        }
         self.hit(record, pin).await
     }
 
@@ -274,6 +284,7 @@ impl Pipeline {
         fetched: Fetched,
         pin: Option<&Pin>,
         transfer: Transfer,
+        private: bool,
     ) -> Result<Resolved, PipelineError> {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&fetched.bytes)));
         if let Some(pin) = pin
@@ -300,15 +311,21 @@ impl Pipeline {
             manifest_digest: fetched.manifest_digest,
             transfer: Some(transfer),
         };
-        self.remember(key, &resolved).await?;
+        self.remember(key, &resolved, private).await?;
         Ok(resolved)
     }
 
-    async fn remember(&self, key: String, resolved: &Resolved) -> Result<(), PipelineError> {
+    async fn remember(
+        &self,
+        key: String,
+        resolved: &Resolved,
+        private: bool,
+    ) -> Result<(), PipelineError> {
         let record = Record {
             digest: resolved.digest.clone(),
             format: resolved.format,
             manifest_digest: resolved.manifest_digest.clone(),
+            private,
         };
         self.cache
             .remember(key, record)

@@ -24,17 +24,31 @@ fn plugin(name: &str, image: &str, extra: &str) -> String {
     )
 }
 
-/// `proxlet-operator publish FILE IMAGE --insecure`.
+/// `proxlet-operator publish FILE IMAGE --insecure`, anonymously.
 async fn publish(module: &str, image: &str) -> Result<String> {
+    publish_as(module, image, None).await
+}
+
+/// `proxlet-operator publish`, with `(registry, user, password)` in a Docker config when given.
+async fn publish_as(
+    module: &str,
+    image: &str,
+    login: Option<(&str, &str, &str)>,
+) -> Result<String> {
     let path = plugins::wasm(module)?;
+    let docker = tempfile::tempdir()?;
+    if let Some((registry, user, password)) = login {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+        std::fs::write(docker.path().join("config.json"), config.to_string())?;
+    }
     let out = Command::new(bin::path("proxlet-operator", "PROXLET_OPERATOR_BIN")?)
         .arg("publish")
         .arg(&path)
         .args([image, "--insecure"])
-        .env(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("proxlet-tests-no-docker-config"),
-        )
+        .env("DOCKER_CONFIG", docker.path())
+        .env_remove("REGISTRY_AUTH_FILE")
         .output()
         .await?;
     ensure!(
@@ -178,6 +192,20 @@ async fn a_plugin_from_apply_to_delete() -> Result<()> {
         "{metrics}"
     );
 
+    // The registry goes away: the failure is reported and the last good digest stays in force.
+    registry.stop().await?;
+    let pp = wait_reason(&kube, "headers", "Fetched", "RegistryUnreachable").await?;
+    let ready = condition(&pp, "Ready").context("Ready")?;
+    ensure!(
+        ready["status"] == "True" && ready["reason"] == "StaleDigest",
+        "{ready:#}"
+    );
+    ensure!(
+        pp["status"]["digest"] == second.as_str(),
+        "{:#}",
+        pp["status"]
+    );
+
     // Delete: the finalizer withdraws the plugin, then the object goes.
     kube.kubectl_ok(&["delete", "pp", "headers", "--timeout=60s"])
         .await?;
@@ -272,10 +300,7 @@ async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> 
     .await?;
     let bomb = artifacts::push_compat(&registry, "bad/bomb", &artifacts::tar_bomb(512)?).await?;
     let private = secured.image("plugins/private:v1");
-    secured
-        .push_raw("plugins/private", "v1", &[], &serde_json::json!({}))
-        .await
-        .ok();
+    publish_as("noop", &private, Some((&secured.host(), "ci", "s3cret"))).await?;
     let _op = operator(&kube, &registry)
         .insecure_registry(&secured.host())
         .insecure_registry(&dead)
@@ -330,12 +355,31 @@ async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> 
         ),
         (
             "wrong-creds",
-            private,
+            private.clone(),
             "  imagePullSecret: wrong-creds\n",
             "Fetched",
             "Unauthorized",
         ),
     ];
+    kube.kubectl_ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "right-creds",
+        "--docker-server",
+        &secured.host(),
+        "--docker-username",
+        "ci",
+        "--docker-password",
+        "s3cret",
+    ])
+    .await?;
+    kube.apply_ok(&plugin(
+        "right-creds",
+        &private,
+        "  imagePullSecret: right-creds\n",
+    ))
+    .await?;
     for (name, image, extra, _, _) in &cases {
         kube.apply_ok(&plugin(name, image, extra)).await?;
     }
@@ -348,6 +392,7 @@ async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> 
             .unwrap_or_default();
         ensure!(!message.is_empty(), "{name}: {kind} has no message");
     }
+    wait_reason(&kube, "right-creds", "Ready", "Offered").await?;
     let wide = kube.kubectl_ok(&["get", "pp", "-o", "wide"]).await?;
     ensure!(
         wide.contains("FetchFailed") && wide.contains("ValidationFailed"),
@@ -433,5 +478,45 @@ async fn sigterm_drains_and_exits_zero() -> Result<()> {
     op.sigterm()?;
     let status = op.wait_exit(Duration::from_secs(20)).await?;
     ensure!(status.success(), "exit {status}: {}", op.log());
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_two_replicas_one_leads_and_the_other_takes_over() -> Result<()> {
+    let (kube, registry) = setup().await?;
+    let image = registry.image("plugins/headers:v1");
+    publish("header_modifier", &image).await?;
+    let elect = |id: &str| {
+        operator(&kube, &registry).args([
+            "--leader-elect",
+            "--lease-duration",
+            "3s",
+            "--identity",
+            id,
+        ])
+    };
+    let mut first = elect("replica-a").start().await?;
+    kube.apply_ok(&plugin("one", &image, "")).await?;
+    wait_reason(&kube, "one", "Ready", "Offered").await?;
+    let _second = elect("replica-b").start().await?;
+    let holder = || {
+        kube.kubectl_ok(&[
+            "get",
+            "lease",
+            "proxlet-operator",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+    };
+    ensure!(holder().await? == "replica-a");
+
+    // The leader dies without releasing the lease: the other replica takes over when it lapses.
+    first.kill().await?;
+    wait::until_true("replica-b to hold the lease", CONVERGE, || async {
+        holder().await.is_ok_and(|h| h == "replica-b")
+    })
+    .await?;
+    kube.apply_ok(&plugin("two", &image, "")).await?;
+    wait_reason(&kube, "two", "Ready", "Offered").await?;
     Ok(())
 }

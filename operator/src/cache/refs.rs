@@ -22,6 +22,10 @@ pub struct Record {
     /// The manifest digest the reference resolved to (OCI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_digest: Option<String>,
+    /// Pulled with credentials: served from the cache only to a request whose own credentials
+    /// the registry accepts again (a manifest request), never on the strength of the cache.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// Records by reference key.

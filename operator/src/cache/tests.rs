@@ -13,6 +13,7 @@ fn record(digest: &str) -> Record {
         digest: digest.to_owned(),
         format: ArtifactFormat::Cncf,
         manifest_digest: Some("sha256:m".to_owned()),
+        private: false,
     }
 }
 
