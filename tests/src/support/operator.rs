@@ -39,31 +39,29 @@ impl OperatorBuilder {
 
     /// Starts the operator and waits until it is ready.
     pub async fn start(self) -> Result<Operator> {
-        let dir = tempfile::tempdir()?;
-        let mut op = Operator {
-            child: None,
-            admin: registry::free_addr()?,
-            dir,
-            builder: self,
-            starts: 0,
-        };
+        let mut op = self.prepare()?;
         op.spawn().await?;
         Ok(op)
     }
 
     /// Starts the operator without waiting for readiness (for start-up failures).
     pub async fn run_to_exit(self, timeout: Duration) -> Result<(ExitStatus, String)> {
-        let dir = tempfile::tempdir()?;
-        let mut op = Operator {
-            child: None,
-            admin: registry::free_addr()?,
-            dir,
-            builder: self,
-            starts: 0,
-        };
+        let mut op = self.prepare()?;
         op.launch()?;
         let status = op.wait_exit(timeout).await?;
         Ok((status, op.log()))
+    }
+}
+
+impl OperatorBuilder {
+    fn prepare(self) -> Result<Operator> {
+        Ok(Operator {
+            child: None,
+            admin: registry::free_addr()?,
+            dir: tempfile::tempdir()?,
+            builder: self,
+            starts: 0,
+        })
     }
 }
 
