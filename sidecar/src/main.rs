@@ -8,6 +8,9 @@ use proxlet_sidecar::{Cli, Config};
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    // One TLS provider for the whole process (the listener's and the OTLP exporter's clients):
+    // ring. Installing fails only if one is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut cli = Cli::parse();
     cli.plugin_flags = proxlet_sidecar::config::plugin_flags(std::env::args());
     let cfg = match Config::load(&cli) {
