@@ -21,6 +21,11 @@ pub mod services;
 pub mod stream;
 mod wasi;
 
+/// The header-map ("pairs") codec, public only for the micro-benchmarks
+/// (`benches/header_map.rs`); not an API.
+#[doc(hidden)]
+pub use self::abi::pairs;
+
 #[cfg(test)]
 mod tests;
 

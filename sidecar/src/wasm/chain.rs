@@ -212,13 +212,18 @@ impl ChainStream {
             Ok(a) => a,
             Err(e) => return self.failed(i, &e),
         };
-        if self.stream.lock().finished() {
-            plugin.shared.metrics.local_responses.inc();
-            return Step::Answered;
-        }
-        if action == Action::Continue {
-            resume.clear(&self.stream);
-            return Step::Next;
+        {
+            let mut d = self.stream.lock();
+            if d.finished() {
+                drop(d);
+                plugin.shared.metrics.local_responses.inc();
+                return Step::Answered;
+            }
+            if action == Action::Continue {
+                // A resume asked for during the hook is moot: the stream goes on anyway.
+                let _ = resume.take(&mut d);
+                return Step::Next;
+            }
         }
         loop {
             {
@@ -415,11 +420,6 @@ impl Resume {
             Self::Response => &mut d.resume_response,
         };
         std::mem::take(flag)
-    }
-
-    fn clear(self, stream: &Stream) {
-        let mut d = stream.lock();
-        let _ = self.take(&mut d);
     }
 }
 

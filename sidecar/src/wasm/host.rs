@@ -2,6 +2,7 @@
 //! `Store`, one per instance.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +68,8 @@ pub struct HostState {
     pub plugin: Arc<PluginShared>,
     pub cap: MemoryCap,
     pub memory: Option<Memory>,
-    pub alloc: Option<TypedFunc<i32, i32>>,
+    /// The guest allocator; shared so that handing data over does not clone the function.
+    pub alloc: Option<Arc<TypedFunc<i32, i32>>>,
     /// The root context id (1 in every instance).
     pub root: u32,
     next_id: u32,
@@ -76,7 +78,7 @@ pub struct HostState {
     /// Set by `proxy_set_effective_context` for the rest of the callback.
     pub effective: Option<u32>,
     /// Live stream contexts of this instance.
-    pub streams: HashMap<u32, Arc<Stream>>,
+    pub streams: HashMap<u32, Arc<Stream>, BuildHasherDefault<ContextIdHasher>>,
     /// Set during `proxy_on_configure` / `proxy_on_vm_start` so the configuration is readable.
     pub configuring: bool,
     pub call_response: Option<CallResponse>,
@@ -94,6 +96,31 @@ pub struct HostState {
     pub queue_notifier: Option<QueueNotifier>,
     /// Unfinished lines written to WASI stdout and stderr.
     pub output: [Vec<u8>; 2],
+    /// Where host functions assemble what they hand the guest (a header value, a map's pairs);
+    /// kept between calls so that doing so does not allocate.
+    pub scratch: Vec<u8>,
+}
+
+/// Hashes context ids, which the host hands out in sequence: a multiplication spreads them over
+/// the table (SipHash's resistance to chosen keys buys nothing here, and it is looked up on
+/// every hook and host call).
+#[derive(Default)]
+pub struct ContextIdHasher(u64);
+
+impl Hasher for ContextIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Delivers `proxy_on_queue_ready` to the instance that registered a queue.
@@ -113,7 +140,7 @@ impl HostState {
             next_id: 2,
             current: 0,
             effective: None,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             configuring: false,
             call_response: None,
             status: None,
@@ -124,6 +151,7 @@ impl HostState {
             exit_code: None,
             queue_notifier: None,
             output: [Vec::new(), Vec::new()],
+            scratch: Vec::new(),
         }
     }
 
@@ -148,6 +176,11 @@ impl HostState {
 
     /// The stream host calls act on, if the acting context is a stream.
     pub fn stream(&self) -> Option<Arc<Stream>> {
-        self.streams.get(&self.context()).cloned()
+        self.stream_ref().cloned()
+    }
+
+    /// The same, borrowed.
+    pub fn stream_ref(&self) -> Option<&Arc<Stream>> {
+        self.streams.get(&self.context())
     }
 }

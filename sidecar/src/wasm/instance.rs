@@ -4,14 +4,15 @@
 //! that traps, overruns or exits leaves the instance unusable: [`Instance::healthy`] turns
 //! false and the pool replaces it.
 
+mod runner;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::{InstancePre, Store, Trap, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{InstancePre, Store, TypedFunc};
 
-use super::engine::EPOCH_TICK;
+use self::runner::{Runner, classify, ticks};
 use super::host::{CallResponse, HostState, PendingCall};
-use super::logs::Level;
 use super::metrics::Hook;
 use super::plugin::PluginShared;
 use super::stream::Stream;
@@ -69,10 +70,8 @@ struct Exports {
 }
 
 pub struct Instance {
-    store: Store<HostState>,
     ex: Exports,
-    timeout_ticks: u64,
-    pub healthy: bool,
+    run: Runner,
 }
 
 impl Instance {
@@ -100,7 +99,8 @@ impl Instance {
         let alloc = instance
             .get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
             .or_else(|_| instance.get_typed_func::<i32, i32>(&mut store, "malloc"))
-            .ok();
+            .ok()
+            .map(Arc::new);
         store.data_mut().memory = memory;
         store.data_mut().alloc = alloc;
         macro_rules! export {
@@ -150,41 +150,49 @@ impl Instance {
         };
         startup(&mut store).map_err(|e| classify(&store, &e, "start-up"))?;
         let mut me = Self {
-            store,
             ex,
-            timeout_ticks: ticks(hook_timeout),
-            healthy: true,
+            run: Runner {
+                store,
+                timeout_ticks: ticks(hook_timeout),
+                healthy: true,
+            },
         };
         me.start_root()?;
         Ok(me)
     }
 
+    /// False once a callback failed: the pool replaces the instance.
+    pub fn healthy(&self) -> bool {
+        self.run.healthy
+    }
+
     fn start_root(&mut self) -> Result<(), HookError> {
-        let root = self.store.data().root as i32;
-        if let Some(f) = self.ex.context_create.clone() {
-            self.call(Hook::Start, 0, &f, (root, 0))?;
+        let (ex, run) = (&self.ex, &mut self.run);
+        let root = run.store.data().root as i32;
+        if let Some(f) = &ex.context_create {
+            run.call(Hook::Start, 0, f, (root, 0))?;
         }
-        let plugin = self.store.data().plugin.clone();
-        self.store.data_mut().configuring = true;
-        let vm = match self.ex.vm_start.clone() {
-            Some(f) => self.call(
+        let plugin = run.store.data().plugin.clone();
+        run.store.data_mut().configuring = true;
+        let vm = match &ex.vm_start {
+            Some(f) => run.call(
                 Hook::Start,
                 root as u32,
-                &f,
+                f,
                 (root, plugin.vm_config.len() as i32),
             )?,
             None => 1,
         };
-        let configured = match self.ex.configure.clone() {
-            Some(f) if vm != 0 => self.call(
+        let configured = match &ex.configure {
+            Some(f) if vm != 0 => run.call(
                 Hook::Start,
                 root as u32,
-                &f,
+                f,
                 (root, plugin.config.len() as i32),
             )?,
             _ => vm,
         };
-        self.store.data_mut().configuring = false;
+        run.store.data_mut().configuring = false;
         if vm == 0 {
             return Err(HookError::Start("proxy_on_vm_start returned false".into()));
         }
@@ -196,165 +204,76 @@ impl Instance {
         Ok(())
     }
 
-    /// Calls a callback as context `ctx`, under the time cap, and records it.
-    fn call<P: WasmParams, R: WasmResults>(
-        &mut self,
-        hook: Hook,
-        ctx: u32,
-        f: &TypedFunc<P, R>,
-        args: P,
-    ) -> Result<R, HookError> {
-        if !self.healthy {
-            return Err(HookError::Lost);
-        }
-        let data = self.store.data_mut();
-        let (saved_current, saved_effective) = (data.current, data.effective.take());
-        data.current = ctx;
-        self.store.set_epoch_deadline(self.timeout_ticks);
-        let started = Instant::now();
-        let result = f.call(&mut self.store, args);
-        let data = self.store.data_mut();
-        data.current = saved_current;
-        data.effective = saved_effective;
-        data.plugin
-            .metrics
-            .hook(hook, started.elapsed().as_secs_f64());
-        result.map_err(|e| {
-            self.healthy = false;
-            let err = classify(&self.store, &e, hook.label());
-            let plugin = &self.store.data().plugin;
-            match err {
-                HookError::Timeout => plugin.metrics.timeouts.inc(),
-                HookError::Memory => {
-                    plugin.metrics.memory_cap.inc();
-                    plugin.metrics.traps.inc();
-                }
-                _ => plugin.metrics.traps.inc(),
-            }
-            plugin.log(
-                Level::Error,
-                format!(
-                    "{} hook failed: {err}; the instance is replaced",
-                    hook.label()
-                ),
-            );
-            err
-        })
-    }
-
     /// Registers a stream and creates its context; returns the context id.
     pub fn create_stream(&mut self, stream: Arc<Stream>) -> Result<u32, HookError> {
-        let data = self.store.data_mut();
+        let data = self.run.store.data_mut();
         let id = data.next_context_id();
         let root = data.root as i32;
         data.streams.insert(id, stream);
-        if let Some(f) = self.ex.context_create.clone() {
-            self.call(Hook::ContextCreate, 0, &f, (id as i32, root))?;
+        if let Some(f) = &self.ex.context_create {
+            self.run
+                .call(Hook::ContextCreate, 0, f, (id as i32, root))?;
         }
         Ok(id)
     }
 
     pub fn request_headers(&mut self, ctx: u32, n: usize, eos: bool) -> Result<Action, HookError> {
-        match self.ex.request_headers.clone() {
-            Some(f) => self.stream_call(
-                Hook::RequestHeaders,
-                ctx,
-                &f,
-                (ctx as i32, n as i32, i32::from(eos)),
-            ),
-            None => Ok(Action::Continue),
-        }
+        let f = self.ex.request_headers.as_ref();
+        let args = (ctx as i32, n as i32, i32::from(eos));
+        self.run.stream_call(Hook::RequestHeaders, ctx, f, args)
     }
 
     pub fn response_headers(&mut self, ctx: u32, n: usize, eos: bool) -> Result<Action, HookError> {
-        match self.ex.response_headers.clone() {
-            Some(f) => self.stream_call(
-                Hook::ResponseHeaders,
-                ctx,
-                &f,
-                (ctx as i32, n as i32, i32::from(eos)),
-            ),
-            None => Ok(Action::Continue),
-        }
+        let f = self.ex.response_headers.as_ref();
+        let args = (ctx as i32, n as i32, i32::from(eos));
+        self.run.stream_call(Hook::ResponseHeaders, ctx, f, args)
     }
 
     pub fn request_body(&mut self, ctx: u32, size: usize, eos: bool) -> Result<Action, HookError> {
-        match self.ex.request_body.clone() {
-            Some(f) => self.stream_call(
-                Hook::RequestBody,
-                ctx,
-                &f,
-                (ctx as i32, size as i32, i32::from(eos)),
-            ),
-            None => Ok(Action::Continue),
-        }
+        let f = self.ex.request_body.as_ref();
+        let args = (ctx as i32, size as i32, i32::from(eos));
+        self.run.stream_call(Hook::RequestBody, ctx, f, args)
     }
 
     pub fn response_body(&mut self, ctx: u32, size: usize, eos: bool) -> Result<Action, HookError> {
-        match self.ex.response_body.clone() {
-            Some(f) => self.stream_call(
-                Hook::ResponseBody,
-                ctx,
-                &f,
-                (ctx as i32, size as i32, i32::from(eos)),
-            ),
-            None => Ok(Action::Continue),
-        }
+        let f = self.ex.response_body.as_ref();
+        let args = (ctx as i32, size as i32, i32::from(eos));
+        self.run.stream_call(Hook::ResponseBody, ctx, f, args)
     }
 
     pub fn request_trailers(&mut self, ctx: u32, n: usize) -> Result<Action, HookError> {
-        match self.ex.request_trailers.clone() {
-            Some(f) => self.stream_call(Hook::RequestTrailers, ctx, &f, (ctx as i32, n as i32)),
-            None => Ok(Action::Continue),
-        }
+        let f = self.ex.request_trailers.as_ref();
+        let args = (ctx as i32, n as i32);
+        self.run.stream_call(Hook::RequestTrailers, ctx, f, args)
     }
 
     pub fn response_trailers(&mut self, ctx: u32, n: usize) -> Result<Action, HookError> {
-        match self.ex.response_trailers.clone() {
-            Some(f) => self.stream_call(Hook::ResponseTrailers, ctx, &f, (ctx as i32, n as i32)),
-            None => Ok(Action::Continue),
-        }
-    }
-
-    fn stream_call<P: WasmParams>(
-        &mut self,
-        hook: Hook,
-        ctx: u32,
-        f: &TypedFunc<P, i32>,
-        args: P,
-    ) -> Result<Action, HookError> {
-        if !self.store.data().streams.contains_key(&ctx) {
-            return Err(HookError::Lost);
-        }
-        let action = self.call(hook, ctx, f, args)?;
-        // 0 continues; the C++ SDK's "continue and end stream" (2, headers only) continues too.
-        Ok(match action {
-            0 => Action::Continue,
-            2 if matches!(hook, Hook::RequestHeaders | Hook::ResponseHeaders) => Action::Continue,
-            _ => Action::Pause,
-        })
+        let f = self.ex.response_trailers.as_ref();
+        let args = (ctx as i32, n as i32);
+        self.run.stream_call(Hook::ResponseTrailers, ctx, f, args)
     }
 
     /// Ends a stream's context: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete`.
     pub fn finish_stream(&mut self, ctx: u32) {
-        if !self.store.data().streams.contains_key(&ctx) {
+        let (ex, run) = (&self.ex, &mut self.run);
+        if !run.store.data().streams.contains_key(&ctx) {
             return;
         }
         let id = ctx as i32;
         // Each step runs only if the previous one did not fail the instance.
-        let logged = match self.ex.log.clone() {
-            Some(f) => self.call(Hook::Log, ctx, &f, id).is_ok(),
+        let logged = match &ex.log {
+            Some(f) => run.call(Hook::Log, ctx, f, id).is_ok(),
             None => true,
         };
         let done = logged
-            && match self.ex.done.clone() {
-                Some(f) => self.call(Hook::Done, ctx, &f, id).is_ok(),
+            && match &ex.done {
+                Some(f) => run.call(Hook::Done, ctx, f, id).is_ok(),
                 None => true,
             };
-        if done && let Some(f) = self.ex.delete.clone() {
-            let _ = self.call(Hook::Delete, ctx, &f, id);
+        if done && let Some(f) = &ex.delete {
+            let _ = run.call(Hook::Delete, ctx, f, id);
         }
-        self.store.data_mut().streams.remove(&ctx);
+        run.store.data_mut().streams.remove(&ctx);
     }
 
     /// Delivers an HTTP call's outcome to the root context (`None`: the call failed).
@@ -364,10 +283,11 @@ impl Instance {
         response: Option<CallResponse>,
         status: (u32, bytes::Bytes),
     ) {
-        let Some(f) = self.ex.http_call_response.clone() else {
+        let (ex, run) = (&self.ex, &mut self.run);
+        let Some(f) = &ex.http_call_response else {
             return;
         };
-        let root = self.store.data().root;
+        let root = run.store.data().root;
         let (nh, nb, nt) = response.as_ref().map_or((0, 0, 0), |r| {
             (
                 r.headers.len() as i32,
@@ -375,16 +295,12 @@ impl Instance {
                 r.trailers.len() as i32,
             )
         });
-        let data = self.store.data_mut();
+        let data = run.store.data_mut();
         data.call_response = response;
         data.status = Some(status);
-        let _ = self.call(
-            Hook::HttpCallResponse,
-            root,
-            &f,
-            (root as i32, token as i32, nh, nb, nt),
-        );
-        let data = self.store.data_mut();
+        let args = (root as i32, token as i32, nh, nb, nt);
+        let _ = run.call(Hook::HttpCallResponse, root, f, args);
+        let data = run.store.data_mut();
         data.call_response = None;
         data.status = None;
     }
@@ -392,91 +308,60 @@ impl Instance {
     /// Delivers a unary gRPC call's outcome to the root context: the message, or the status it
     /// closed with (readable with `proxy_get_status`).
     pub fn grpc_outcome(&mut self, token: u32, outcome: super::calls::GrpcOutcome) {
-        let root = self.store.data().root;
+        let (ex, run) = (&self.ex, &mut self.run);
+        let root = run.store.data().root;
         match outcome {
             super::calls::GrpcOutcome::Message(response) => {
-                let Some(f) = self.ex.grpc_receive.clone() else {
+                let Some(f) = &ex.grpc_receive else {
                     return;
                 };
                 let size = response.body.len() as i32;
-                self.store.data_mut().call_response = Some(response);
-                let _ = self.call(
-                    Hook::HttpCallResponse,
-                    root,
-                    &f,
-                    (root as i32, token as i32, size),
-                );
+                run.store.data_mut().call_response = Some(response);
+                let args = (root as i32, token as i32, size);
+                let _ = run.call(Hook::HttpCallResponse, root, f, args);
             }
             super::calls::GrpcOutcome::Closed(status, message) => {
-                let Some(f) = self.ex.grpc_close.clone() else {
+                let Some(f) = &ex.grpc_close else {
                     return;
                 };
-                self.store.data_mut().status = Some((status, message));
-                let _ = self.call(
-                    Hook::HttpCallResponse,
-                    root,
-                    &f,
-                    (root as i32, token as i32, status as i32),
-                );
+                run.store.data_mut().status = Some((status, message));
+                let args = (root as i32, token as i32, status as i32);
+                let _ = run.call(Hook::HttpCallResponse, root, f, args);
             }
         }
-        let data = self.store.data_mut();
+        let data = run.store.data_mut();
         data.call_response = None;
         data.status = None;
     }
 
     pub fn tick(&mut self) {
-        if let Some(f) = self.ex.tick.clone() {
-            let root = self.store.data().root;
-            let _ = self.call(Hook::Tick, root, &f, root as i32);
+        if let Some(f) = &self.ex.tick {
+            let root = self.run.store.data().root;
+            let _ = self.run.call(Hook::Tick, root, f, root as i32);
         }
     }
 
     pub fn queue_ready(&mut self, queue: u32) {
-        if let Some(f) = self.ex.queue_ready.clone() {
-            let root = self.store.data().root;
-            let _ = self.call(Hook::QueueReady, root, &f, (root as i32, queue as i32));
+        if let Some(f) = &self.ex.queue_ready {
+            let root = self.run.store.data().root;
+            let args = (root as i32, queue as i32);
+            let _ = self.run.call(Hook::QueueReady, root, f, args);
         }
     }
 
     /// The calls dispatched and the tick period set during the last callbacks.
     pub fn take_pending(&mut self) -> (Vec<PendingCall>, Option<Duration>) {
-        let data = self.store.data_mut();
+        let data = self.run.store.data_mut();
         (std::mem::take(&mut data.pending_calls), data.tick.take())
     }
 
     pub fn set_queue_notifier(&mut self, notifier: super::host::QueueNotifier) {
-        self.store.data_mut().queue_notifier = Some(notifier);
+        self.run.store.data_mut().queue_notifier = Some(notifier);
     }
 
     /// Bytes of linear memory in use.
     pub fn memory_bytes(&self) -> usize {
-        self.store
-            .data()
-            .memory
-            .map_or(0, |m| m.data_size(&self.store))
+        let store = &self.run.store;
+        store.data().memory.map_or(0, |m| m.data_size(store))
     }
-}
-
-fn ticks(d: Duration) -> u64 {
-    (d.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
-}
-
-/// Classifies a failed call; the plugin's panic message (if any) already went to its log.
-fn classify(store: &Store<HostState>, e: &wasmtime::Error, during: &str) -> HookError {
-    if let Some(exit) = e.downcast_ref::<Exit>() {
-        return HookError::Exit(exit.0);
-    }
-    if store.data().cap.hit {
-        return HookError::Memory;
-    }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => HookError::Timeout,
-        _ => HookError::Trap(format!("during {during}: {}", root_cause(e))),
-    }
-}
-
-fn root_cause(e: &wasmtime::Error) -> String {
-    e.downcast_ref::<Trap>()
-        .map_or_else(|| e.root_cause().to_string(), |t| t.to_string())
 }

@@ -130,7 +130,7 @@ impl Plugin {
                 .unwrap_or_else(|p| p.into_inner())
                 .instance
                 .as_ref()
-                .is_some_and(|i| i.healthy)
+                .is_some_and(Instance::healthy)
         })
     }
 
@@ -174,7 +174,7 @@ impl Plugin {
         f: impl FnOnce(&mut Instance) -> R,
     ) -> Result<(R, u64), HookError> {
         let mut guard = self.lock(slot);
-        let healthy = guard.instance.as_ref().is_some_and(|i| i.healthy);
+        let healthy = guard.instance.as_ref().is_some_and(Instance::healthy);
         if !healthy {
             if generation.is_some() && guard.instance.is_some() {
                 return Err(HookError::Lost);
@@ -201,7 +201,9 @@ impl Plugin {
         let r = f(instance);
         let (calls, tick) = instance.take_pending();
         drop(guard);
-        self.start_pending(slot, current, calls, tick);
+        if !calls.is_empty() || tick.is_some() {
+            self.start_pending(slot, current, calls, tick);
+        }
         Ok((r, current))
     }
 

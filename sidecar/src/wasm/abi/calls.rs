@@ -63,7 +63,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(r) => r,
                 Err(s) => return s.into(),
             };
-            let Some(headers) = pairs::decode(&headers) else {
+            let Some(headers) = pairs::decode_owned(&headers) else {
                 return Status::BadArgument.into();
             };
             if !may_call(caller.data(), &cluster) {
@@ -118,7 +118,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(r) => r,
                 Err(s) => return s.into(),
             };
-            let Some(metadata) = pairs::decode(&metadata) else {
+            let Some(metadata) = pairs::decode_owned(&metadata) else {
                 return Status::BadArgument.into();
             };
             if !may_call(caller.data(), &cluster) {

@@ -32,7 +32,10 @@ pub fn read_string(
 /// Writes bytes at a guest address.
 pub fn write(caller: &mut Caller<'_, HostState>, ptr: u32, bytes: &[u8]) -> Result<(), Status> {
     let mem = caller.data().memory.ok_or(Status::InvalidMemoryAccess)?;
-    let data = mem.data_mut(&mut *caller);
+    put(mem.data_mut(&mut *caller), ptr, bytes)
+}
+
+fn put(data: &mut [u8], ptr: u32, bytes: &[u8]) -> Result<(), Status> {
     let start = ptr as usize;
     let end = start
         .checked_add(bytes.len())
@@ -55,7 +58,7 @@ pub fn write_u64(caller: &mut Caller<'_, HostState>, ptr: i32, v: u64) -> Result
 /// and writes the pointer and length to the two return slots. Empty data is returned as
 /// `(0, 0)` without calling the allocator (some SDK allocators fail on size 0).
 ///
-/// `Err(Ok(status))` is a status for the guest; `Err(Err(trap))` means the allocator trapped.
+/// `Err(Give::Status)` is a status for the guest; `Err(Give::Trap)` means the allocator trapped.
 pub fn give(
     caller: &mut Caller<'_, HostState>,
     data: &[u8],
@@ -73,9 +76,11 @@ pub fn give(
     if ptr == 0 {
         return Err(Status::InternalFailure.into());
     }
-    write(caller, ptr, data)?;
-    write_u32(caller, ret_ptr, ptr)?;
-    write_u32(caller, ret_len, len)?;
+    let mem = caller.data().memory.ok_or(Status::InvalidMemoryAccess)?;
+    let guest = mem.data_mut(&mut *caller);
+    put(guest, ptr, data)?;
+    put(guest, ret_ptr as u32, &ptr.to_le_bytes())?;
+    put(guest, ret_len as u32, &len.to_le_bytes())?;
     Ok(())
 }
 
@@ -99,4 +104,26 @@ pub fn given(r: Result<(), Give>) -> super::HostResult {
         Err(Give::Status(s)) => Ok(s as i32),
         Err(Give::Trap(e)) => Err(e),
     }
+}
+
+/// Guest memory and the host state at once, so that host functions can use guest data where it
+/// is instead of copying it out. Without a memory export the guest memory is empty.
+pub fn split<'a>(caller: &'a mut Caller<'_, HostState>) -> (&'a [u8], &'a mut HostState) {
+    match caller.data().memory {
+        Some(mem) => {
+            let (data, state) = mem.data_and_store_mut(caller);
+            (data, state)
+        }
+        None => (&[], caller.data_mut()),
+    }
+}
+
+/// The guest bytes `[ptr, ptr + len)` of `mem`. A null pointer with length 0 is an empty slice.
+pub fn slice(mem: &[u8], ptr: i32, len: i32) -> Result<&[u8], Status> {
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    if len == 0 {
+        return Ok(&[]);
+    }
+    let end = ptr.checked_add(len).ok_or(Status::InvalidMemoryAccess)?;
+    mem.get(ptr..end).ok_or(Status::InvalidMemoryAccess)
 }

@@ -10,33 +10,45 @@ pub fn encode<'a, I>(pairs: I) -> Vec<u8>
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])> + Clone,
 {
-    let (count, size) = pairs
-        .clone()
+    let mut out = Vec::new();
+    encode_into(&mut out, move || pairs.clone());
+    out
+}
+
+/// Serializes into `out` (cleared first) the pairs `pairs()` yields; it is called twice, to
+/// size the buffer and then to fill it, and must yield the same pairs both times.
+pub fn encode_into<'a, I>(out: &mut Vec<u8>, pairs: impl Fn() -> I)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    out.clear();
+    let (count, size) = pairs()
         .into_iter()
         .fold((0usize, 4usize), |(n, size), (k, v)| {
             (n + 1, size + 8 + k.len() + v.len() + 2)
         });
     if count == 0 {
-        return Vec::new();
+        return;
     }
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(&(count as u32).to_le_bytes());
-    for (k, v) in pairs.clone() {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
+    // The lengths go first and the bytes after them: write both in one pass.
+    out.resize(4 + 8 * count, 0);
+    out.reserve(size - out.len());
+    out[..4].copy_from_slice(&(count as u32).to_le_bytes());
+    for (i, (k, v)) in pairs().into_iter().take(count).enumerate() {
+        let at = 4 + 8 * i;
+        out[at..at + 4].copy_from_slice(&(k.len() as u32).to_le_bytes());
+        out[at + 4..at + 8].copy_from_slice(&(v.len() as u32).to_le_bytes());
         out.extend_from_slice(k);
         out.push(0);
         out.extend_from_slice(v);
         out.push(0);
     }
-    out
 }
 
-/// Parses pairs. Accepts the empty encodings (no bytes, one NUL byte, a zero count); `None` for
-/// anything malformed: lengths past the buffer, missing NULs, trailing bytes, too many pairs.
-pub fn decode(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Parses pairs, borrowing from `buf`. Accepts the empty encodings (no bytes, one NUL byte, a
+/// zero count); `None` for anything malformed: lengths past the buffer, missing NULs, trailing
+/// bytes, too many pairs.
+pub fn decode(buf: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     if buf.is_empty() || buf == [0] {
         return Some(Vec::new());
     }
@@ -51,14 +63,10 @@ pub fn decode(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     if count > MAX_PAIRS {
         return None;
     }
-    let mut lengths = Vec::with_capacity(count);
-    for i in 0..count {
-        lengths.push((u32_at(4 + i * 8)?, u32_at(8 + i * 8)?));
-    }
     let mut at = 4 + count * 8;
-    let mut take = |len: usize| -> Option<Vec<u8>> {
+    let mut take = |len: usize| -> Option<&[u8]> {
         let end = at.checked_add(len)?;
-        let bytes = buf.get(at..end)?.to_vec();
+        let bytes = buf.get(at..end)?;
         if *buf.get(end)? != 0 {
             return None;
         }
@@ -66,12 +74,24 @@ pub fn decode(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         Some(bytes)
     };
     let mut pairs = Vec::with_capacity(count);
-    for (kl, vl) in lengths {
+    for i in 0..count {
+        let (kl, vl) = (u32_at(4 + i * 8)?, u32_at(8 + i * 8)?);
         let k = take(kl)?;
         let v = take(vl)?;
         pairs.push((k, v));
     }
     (at == buf.len()).then_some(pairs)
+}
+
+/// [`decode`], copying the pairs out.
+pub fn decode_owned(buf: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let pairs = decode(buf)?;
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -88,11 +108,19 @@ mod tests {
         assert_eq!(out, want);
         assert_eq!(
             decode(&out),
-            Some(vec![
-                (b"a".to_vec(), b"1".to_vec()),
-                (b"b".to_vec(), b"22".to_vec())
-            ])
+            Some(vec![(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"22"[..])])
         );
+    }
+
+    #[test]
+    fn encoding_into_a_used_buffer_replaces_its_content() {
+        let pairs = [(&b"key"[..], &b"value"[..]), (&b"k2"[..], &b""[..])];
+        let mut out = b"left over".to_vec();
+        encode_into(&mut out, || pairs);
+        assert_eq!(out, encode(pairs));
+        assert_eq!(decode(&out), Some(pairs.to_vec()));
+        encode_into(&mut out, std::iter::empty::<(&[u8], &[u8])>);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(r) => r,
                 Err(s) => return s.into(),
             };
-            let Some(headers) = pairs::decode(&headers) else {
+            let Some(headers) = pairs::decode_owned(&headers) else {
                 return Status::BadArgument.into();
             };
             let status = code as u32;
