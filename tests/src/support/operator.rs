@@ -158,22 +158,8 @@ impl Operator {
     async fn spawn(&mut self) -> Result<()> {
         self.launch()?;
         let admin = self.admin;
-        let ready = wait::until("operator GET /readyz to answer 200", READY_TIMEOUT, || {
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            async move {
-                if let Some(status) = exited {
-                    return Some(Err(status));
-                }
-                let reply = client::get(admin, "/readyz", Duration::from_secs(1))
-                    .await
-                    .ok()?;
-                (reply.status == 200).then_some(Ok(()))
-            }
-        })
-        .await;
+        let child = self.child.as_mut().context("operator not running")?;
+        let ready = wait::readyz(child, admin, READY_TIMEOUT).await;
         match ready {
             Ok(Ok(())) => Ok(()),
             Ok(Err(status)) => bail!(

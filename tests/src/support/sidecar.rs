@@ -192,19 +192,7 @@ impl Sidecar {
         let admin = self.admin;
         let child = &mut self.child;
         let log_path = self.log_path.clone();
-        let ready = wait::until("GET /readyz to answer 200", READY_TIMEOUT, || {
-            let exited = child.try_wait().ok().flatten();
-            async move {
-                if let Some(status) = exited {
-                    return Some(Err(status));
-                }
-                let reply = client::get(admin, "/readyz", Duration::from_secs(1))
-                    .await
-                    .ok()?;
-                (reply.status == 200).then_some(Ok(()))
-            }
-        })
-        .await;
+        let ready = wait::readyz(child, admin, READY_TIMEOUT).await;
         match ready {
             Ok(Ok(())) => Ok(()),
             Ok(Err(status)) => {

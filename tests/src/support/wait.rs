@@ -37,3 +37,24 @@ where
     })
     .await
 }
+
+/// Waits until `GET /readyz` on `admin` answers 200: `Ok(Err(status))` if `child` exits first.
+pub async fn readyz(
+    child: &mut tokio::process::Child,
+    admin: std::net::SocketAddr,
+    timeout: Duration,
+) -> Result<std::result::Result<(), std::process::ExitStatus>> {
+    until("GET /readyz to answer 200", timeout, || {
+        let exited = child.try_wait().ok().flatten();
+        async move {
+            if let Some(status) = exited {
+                return Some(Err(status));
+            }
+            let reply = crate::support::client::get(admin, "/readyz", Duration::from_secs(1))
+                .await
+                .ok()?;
+            (reply.status == 200).then_some(Ok(()))
+        }
+    })
+    .await
+}
