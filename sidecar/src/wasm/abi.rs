@@ -70,3 +70,65 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     metrics::add(linker)?;
     Ok(())
 }
+
+/// Starting a `.wat` module as one plugin instance, for the host functions' unit tests.
+#[cfg(test)]
+pub mod testing {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use crate::config::plugins::Permissions;
+    use crate::wasm::engine::Engine;
+    use crate::wasm::instance::{HookError, Instance};
+    use crate::wasm::logs::LogRing;
+    use crate::wasm::metrics::{CustomMetrics, WasmMetrics};
+    use crate::wasm::plugin::PluginShared;
+    use crate::wasm::services::Services;
+
+    /// A started instance of `wat` (named `fixture`), or why it did not start; and the plugin's
+    /// shared state, with its log and metrics.
+    pub struct Started {
+        pub plugin: Arc<PluginShared>,
+        pub registry: prometheus::Registry,
+        pub instance: Result<Instance, HookError>,
+    }
+
+    /// Loads `wat` (failing if the host cannot link it) and starts an instance of it.
+    pub fn start(wat: &str) -> Result<Started, String> {
+        let engine = Engine::new(None).map_err(|e| e.to_string())?;
+        let loaded = engine.load(wat.as_bytes()).map_err(|e| e.to_string())?;
+        let registry = prometheus::Registry::new();
+        let metrics = Arc::new(WasmMetrics::new(&registry).map_err(|e| e.to_string())?);
+        let plugin = Arc::new(PluginShared {
+            name: "fixture".into(),
+            root_id: "fixture".into(),
+            vm_id: "fixture".into(),
+            config: Bytes::new(),
+            vm_config: Bytes::new(),
+            permissions: Permissions::default(),
+            env: Vec::new(),
+            logs: LogRing::new(64),
+            metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
+            custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
+            services: Arc::new(Services::default()),
+        });
+        let instance = Instance::start(&plugin, &loaded.pre, Duration::from_millis(50), 1 << 20);
+        Ok(Started {
+            plugin,
+            registry,
+            instance,
+        })
+    }
+
+    /// The plugin's log messages, oldest first.
+    pub fn log(plugin: &PluginShared) -> Vec<String> {
+        plugin
+            .logs
+            .snapshot()
+            .into_iter()
+            .map(|l| l.message)
+            .collect()
+    }
+}

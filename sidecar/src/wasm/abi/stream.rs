@@ -1,6 +1,6 @@
 //! Stream control: `proxy_continue_stream`, `proxy_close_stream`, `proxy_send_local_response`,
-//! `proxy_get_status`. Each only records what the plugin asked; the chain acts on it once the
-//! callback returns, as Envoy does.
+//! `proxy_get_status`, `proxy_clear_route_cache`. The first three only record what the plugin
+//! asked; the chain acts on it once the callback returns, as Envoy does.
 
 use bytes::Bytes;
 use wasmtime::{Caller, Linker};
@@ -108,5 +108,34 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             memory::given(memory::give(&mut caller, &message, ret_ptr, ret_len))
         },
     )?;
+    // Envoy forgets the route it picked when a plugin changed what routing reads. The sidecar
+    // has one upstream and no routes, so there is nothing to forget; the AssemblyScript and C++
+    // SDKs import it (their `clear_route_cache()`), and a module importing it must still load.
+    linker.func_wrap(
+        "env",
+        "proxy_clear_route_cache",
+        |_: Caller<'_, HostState>| -> HostResult { Status::Ok.into() },
+    )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::wasm::abi::testing;
+
+    /// The AssemblyScript SDK's `clear_route_cache()` (and the C++ SDK's) links and answers OK.
+    #[test]
+    fn clear_route_cache_links_and_answers_ok() -> Result<(), String> {
+        let started = testing::start(
+            r#"(module
+                 (import "env" "proxy_clear_route_cache" (func $clear (result i32)))
+                 (memory (export "memory") 1)
+                 (func (export "proxy_abi_version_0_2_0"))
+                 ;; Configured only if the call answered OK (0).
+                 (func (export "proxy_on_configure") (param i32 i32) (result i32)
+                   (i32.eqz (call $clear))))"#,
+        )?;
+        started.instance.map_err(|e| e.to_string())?;
+        Ok(())
+    }
 }
