@@ -29,6 +29,9 @@ pub const TEST: [Tool; 6] = [
     tool("time", "time"),
 ];
 
+/// What the AssemblyScript plugin's build needs: npm (its packages and `asc` come from npm).
+pub const NODE: [Tool; 2] = [tool("node", "nodejs"), tool("npm", "npm")];
+
 /// What the benchmark needs: the peers and the load generators.
 pub const BENCH: [Tool; 6] = [
     tool("curl", "curl"),

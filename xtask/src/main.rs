@@ -3,7 +3,8 @@
 //! - `demo [--once]`: the sidecar in front of a demo upstream, a few requests over HTTP/1.1 and
 //!   HTTP/2, and where to look. `--once` exits after the requests.
 //! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo.
-//! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1.
+//! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1, and
+//!   the AssemblyScript plugin in `plugins/sdk/assemblyscript` with npm.
 //! - `generate`: writes the CRD manifests under `crds/` from the `proxlet-crds` types.
 //! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
 //!
@@ -12,6 +13,7 @@
 // A command-line tool: printing to stdout is what it is for.
 #![allow(clippy::print_stdout)]
 
+mod assemblyscript;
 mod demo;
 mod deps;
 
@@ -109,12 +111,13 @@ fn test() -> Result<()> {
 const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds every plugin in `plugins/` (its own workspace; the target comes from its
-/// `.cargo/config.toml`).
+/// `.cargo/config.toml`), and the AssemblyScript one beside them.
 pub fn plugins() -> Result<()> {
     deps::ensure_wasm_target()?;
     sh(cargo()
         .current_dir(root().join("plugins"))
-        .args(["build", "--release"]))
+        .args(["build", "--release"]))?;
+    assemblyscript::build()
 }
 
 fn bench(args: &[String]) -> Result<()> {
