@@ -2,7 +2,8 @@
 //! `plugins:` list, and what the admin API says about the plugins of a running sidecar.
 //!
 //! The modules are built by `cargo xtask plugins` into
-//! `plugins/target/wasm32-wasip1/release/<name>.wasm`; the tests do not build them.
+//! `plugins/target/wasm32-wasip1/release/<name>.wasm`, and those written with other SDKs into
+//! `plugins/sdk/<sdk>/build/plugin.wasm`; the tests do not build them.
 
 mod admin;
 
@@ -17,12 +18,24 @@ use crate::support::sidecar::ConfigTree;
 /// The built module of plugin `name` (`header-modifier` or `header_modifier`), or an error
 /// saying how to build it.
 pub fn wasm(name: &str) -> Result<PathBuf> {
+    built(
+        Path::new("plugins/target/wasm32-wasip1/release")
+            .join(format!("{}.wasm", name.replace('-', "_"))),
+    )
+}
+
+/// The built module of the plugin written with another SDK (`assemblyscript`: the directory
+/// under `plugins/sdk/`), or an error saying how to build it.
+pub fn sdk_wasm(sdk: &str) -> Result<PathBuf> {
+    built(Path::new("plugins/sdk").join(sdk).join("build/plugin.wasm"))
+}
+
+/// `relative` (from the repository root) if the module is there.
+fn built(relative: PathBuf) -> Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new(".."));
-    let path = root
-        .join("plugins/target/wasm32-wasip1/release")
-        .join(format!("{}.wasm", name.replace('-', "_")));
+    let path = root.join(relative);
     ensure!(
         path.is_file(),
         "plugin module {} not found: run `cargo xtask plugins`",
