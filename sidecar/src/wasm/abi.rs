@@ -114,7 +114,13 @@ pub mod testing {
             custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
             services: Arc::new(Services::default()),
         });
-        let instance = Instance::start(&plugin, &loaded.pre, Duration::from_millis(50), 1 << 20);
+        let instance = Instance::start(
+            &plugin,
+            &loaded.pre,
+            Duration::from_millis(50),
+            1 << 20,
+            Arc::new(|_| {}),
+        );
         Ok(Started {
             plugin,
             registry,

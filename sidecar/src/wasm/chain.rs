@@ -241,31 +241,33 @@ impl ChainStream {
         }
     }
 
-    /// Runs `hook` on the stream's context in plugin `i`. If that context died with an instance
-    /// another request trapped, the stream gets a fresh context in the replacement instance:
-    /// one request's trap costs only that request.
+    /// Runs `hook` on the stream's context in plugin `i`, creating the context on first use. If
+    /// that context died with an instance another request trapped, the stream gets a fresh
+    /// context in the replacement instance: one request's trap costs only that request.
     fn call_bound(
         &mut self,
         i: usize,
         hook: impl FnOnce(&mut Instance, u32) -> Result<Action, HookError>,
     ) -> Result<Action, HookError> {
         let plugin = self.chain.plugins[i].clone();
-        let b = self.bind(i)?;
         let mut hook = Some(hook);
-        let mut attempt = |b: Binding| {
-            plugin.with_slot(b.slot, Some(b.generation), |inst| match hook.take() {
+        if let Some(b) = self.bindings[i] {
+            let bound = plugin.with_slot(b.slot, Some(b.generation), |inst| match hook.take() {
                 Some(h) => h(inst, b.context),
                 None => Err(HookError::Lost),
-            })
-        };
-        match attempt(b) {
-            Err(HookError::Lost) => {
-                self.bindings[i] = None;
-                let b = self.bind(i)?;
-                attempt(b).and_then(|(r, _)| r)
+            });
+            match bound {
+                // The context died with its instance: a fresh one below, if the hook did not
+                // run yet.
+                Err(HookError::Lost) | Ok((Err(HookError::Lost), _)) => self.bindings[i] = None,
+                other => return other.and_then(|(r, _)| r),
             }
-            other => other.and_then(|(r, _)| r),
         }
+        let hook = hook.take().ok_or(HookError::Lost)?;
+        // The first hook of a stream creates its context in the same visit to the instance.
+        let (binding, result) = plugin.open_stream_with(self.stream.clone(), hook)?;
+        self.bindings[i] = Some(binding);
+        result
     }
 
     fn failed(&mut self, i: usize, e: &HookError) -> Step {
@@ -283,16 +285,6 @@ impl ChainStream {
                 Step::Failed(ErrorKind::PluginFailed)
             }
         }
-    }
-
-    /// The stream's context in plugin `i`, created on first use.
-    fn bind(&mut self, i: usize) -> Result<Binding, HookError> {
-        if let Some(b) = self.bindings[i] {
-            return Ok(b);
-        }
-        let b = self.chain.plugins[i].open_stream(self.stream.clone())?;
-        self.bindings[i] = Some(b);
-        Ok(b)
     }
 
     /// Builds the response for a plugin's local reply (a trailers-only reply for gRPC).

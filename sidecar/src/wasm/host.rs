@@ -79,6 +79,11 @@ pub struct HostState {
     pub effective: Option<u32>,
     /// Live stream contexts of this instance.
     pub streams: HashMap<u32, Arc<Stream>, BuildHasherDefault<ContextIdHasher>>,
+    /// Ended streams whose `proxy_on_done` returned false: the plugin still works on them,
+    /// and they are deleted when it calls `proxy_done` for them.
+    pub deferred: Vec<u32>,
+    /// Stream contexts that called `proxy_done` during the running callback.
+    pub done: Vec<u32>,
     /// Set during `proxy_on_configure` / `proxy_on_vm_start` so the configuration is readable.
     pub configuring: bool,
     pub call_response: Option<CallResponse>,
@@ -141,6 +146,8 @@ impl HostState {
             current: 0,
             effective: None,
             streams: HashMap::default(),
+            deferred: Vec::new(),
+            done: Vec::new(),
             configuring: false,
             call_response: None,
             status: None,

@@ -42,6 +42,9 @@ pub enum Action {
     Pause,
 }
 
+/// Most ended streams an instance keeps for its plugin after `proxy_on_done` returned false.
+pub const MAX_DEFERRED: usize = 1024;
+
 type F1 = TypedFunc<i32, ()>;
 type F2 = TypedFunc<(i32, i32), i32>;
 type F3 = TypedFunc<(i32, i32, i32), i32>;
@@ -83,6 +86,7 @@ impl Instance {
         pre: &InstancePre<HostState>,
         hook_timeout: Duration,
         max_memory: usize,
+        notifier: super::host::QueueNotifier,
     ) -> Result<Self, HookError> {
         let mut store = Store::new(
             pre.module().engine(),
@@ -103,6 +107,8 @@ impl Instance {
             .map(Arc::new);
         store.data_mut().memory = memory;
         store.data_mut().alloc = alloc;
+        // Set before start-up: a queue registered in `proxy_on_vm_start` is notified too.
+        store.data_mut().queue_notifier = Some(notifier);
         macro_rules! export {
             ($name:literal) => {
                 instance.get_typed_func(&mut store, $name).ok()
@@ -253,27 +259,75 @@ impl Instance {
         self.run.stream_call(Hook::ResponseTrailers, ctx, f, args)
     }
 
-    /// Ends a stream's context: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete`.
+    /// Ends a stream's context: `proxy_on_log`, `proxy_on_done`, `proxy_on_delete`. If
+    /// `proxy_on_done` returns false the deletion waits until the plugin calls `proxy_done` for
+    /// the context (see [`Instance::delete_done`]); at most [`MAX_DEFERRED`] streams wait so.
     pub fn finish_stream(&mut self, ctx: u32) {
         let (ex, run) = (&self.ex, &mut self.run);
         if !run.store.data().streams.contains_key(&ctx) {
             return;
         }
         let id = ctx as i32;
+        run.store.data_mut().done.retain(|&c| c != ctx);
         // Each step runs only if the previous one did not fail the instance.
         let logged = match &ex.log {
             Some(f) => run.call(Hook::Log, ctx, f, id).is_ok(),
             None => true,
         };
-        let done = logged
-            && match &ex.done {
-                Some(f) => run.call(Hook::Done, ctx, f, id).is_ok(),
-                None => true,
-            };
-        if done && let Some(f) = &ex.delete {
-            let _ = run.call(Hook::Delete, ctx, f, id);
+        let done = match &ex.done {
+            Some(f) if logged => run.call(Hook::Done, ctx, f, id).map(|d| d != 0),
+            Some(_) => Err(HookError::Lost),
+            None => Ok(true),
+        };
+        match done {
+            Ok(false) if self.defer(ctx) => {}
+            done => self.delete(ctx, done.is_ok()),
         }
-        run.store.data_mut().streams.remove(&ctx);
+    }
+
+    /// Keeps an ended stream for the plugin until it calls `proxy_done`; false if it may not
+    /// wait (it called `proxy_done` already, or too many streams wait).
+    fn defer(&mut self, ctx: u32) -> bool {
+        let data = self.run.store.data_mut();
+        if let Some(i) = data.done.iter().position(|&c| c == ctx) {
+            data.done.swap_remove(i);
+            return false;
+        }
+        if data.deferred.len() >= MAX_DEFERRED {
+            let plugin = data.plugin.clone();
+            plugin.log(
+                super::logs::Level::Warn,
+                format!(
+                    "{MAX_DEFERRED} ended streams already wait for proxy_done; context {ctx} is deleted now"
+                ),
+            );
+            return false;
+        }
+        data.deferred.push(ctx);
+        true
+    }
+
+    /// Deletes the deferred streams the plugin called `proxy_done` for during the last
+    /// callbacks.
+    pub fn delete_done(&mut self) {
+        while let Some(ctx) = self.run.store.data_mut().done.pop() {
+            let data = self.run.store.data_mut();
+            if let Some(i) = data.deferred.iter().position(|&c| c == ctx) {
+                data.deferred.swap_remove(i);
+                self.delete(ctx, true);
+            }
+        }
+    }
+
+    /// Calls `proxy_on_delete` (if `call` and the instance is sound) and forgets the stream.
+    fn delete(&mut self, ctx: u32, call: bool) {
+        let (ex, run) = (&self.ex, &mut self.run);
+        if call && let Some(f) = &ex.delete {
+            let _ = run.call(Hook::Delete, ctx, f, ctx as i32);
+        }
+        if !run.store.data().deferred.contains(&ctx) {
+            run.store.data_mut().streams.remove(&ctx);
+        }
     }
 
     /// Delivers an HTTP call's outcome to the root context (`None`: the call failed).
@@ -353,10 +407,6 @@ impl Instance {
     pub fn take_pending(&mut self) -> (Vec<PendingCall>, Option<Duration>) {
         let data = self.run.store.data_mut();
         (std::mem::take(&mut data.pending_calls), data.tick.take())
-    }
-
-    pub fn set_queue_notifier(&mut self, notifier: super::host::QueueNotifier) {
-        self.run.store.data_mut().queue_notifier = Some(notifier);
     }
 
     /// Bytes of linear memory in use.

@@ -1,8 +1,11 @@
 //! Plugin metrics: what the host counts per plugin and hook, and the metrics plugins define.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, Bucket, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -67,30 +70,152 @@ impl Hook {
     }
 }
 
-/// Hook durations: 1 µs to 100 ms.
-const HOOK_BUCKETS: &[f64] = &[
-    0.000_001,
-    0.000_002_5,
-    0.000_005,
-    0.000_01,
-    0.000_025,
-    0.000_05,
-    0.000_1,
-    0.000_25,
-    0.000_5,
-    0.001,
-    0.002_5,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
+/// Upper bounds of the hook-duration buckets in nanoseconds: 1 µs to 100 ms.
+const HOOK_BUCKETS_NS: [u64; 16] = [
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
 ];
+
+/// One hook's calls of one plugin: a count per bucket (the last one above every bound) and the
+/// sum of durations. A call adds to two relaxed atomics and takes no lock; the count and the
+/// cumulative buckets are worked out when Prometheus scrapes.
+#[derive(Default)]
+struct HookTimes {
+    buckets: [AtomicU64; HOOK_BUCKETS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl HookTimes {
+    fn observe(&self, nanos: u64) {
+        let i = HOOK_BUCKETS_NS.partition_point(|&bound| bound < nanos);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// The hook calls and durations of every plugin, as `proxlet_plugin_hook_calls_total` and
+/// `proxlet_plugin_hook_duration_seconds{plugin, hook}`. A plugin keeps its series across
+/// reloads (same name, same counters), as a labelled Prometheus vector would.
+#[derive(Clone)]
+struct HookCollector(Arc<HookCollectorInner>);
+
+struct HookCollectorInner {
+    calls: Desc,
+    duration: Desc,
+    plugins: Mutex<BTreeMap<String, Arc<[HookTimes; Hook::ALL.len()]>>>,
+}
+
+impl HookCollector {
+    fn new() -> prometheus::Result<Self> {
+        let labels = vec!["plugin".to_owned(), "hook".to_owned()];
+        Ok(Self(Arc::new(HookCollectorInner {
+            calls: Desc::new(
+                "proxlet_plugin_hook_calls_total".into(),
+                "Plugin callbacks called, by plugin and hook.".into(),
+                labels.clone(),
+                HashMap::new(),
+            )?,
+            duration: Desc::new(
+                "proxlet_plugin_hook_duration_seconds".into(),
+                "Time spent in plugin callbacks, by plugin and hook.".into(),
+                labels,
+                HashMap::new(),
+            )?,
+            plugins: Mutex::new(BTreeMap::new()),
+        })))
+    }
+
+    fn plugin(&self, name: &str) -> Arc<[HookTimes; Hook::ALL.len()]> {
+        let mut plugins = self.0.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        plugins.entry(name.to_owned()).or_default().clone()
+    }
+}
+
+impl Collector for HookCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.0.calls, &self.0.duration]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let plugins = self.0.plugins.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut calls, mut durations) = (Vec::new(), Vec::new());
+        for (name, hooks) in plugins.iter() {
+            for (hook, times) in Hook::ALL.iter().zip(hooks.iter()) {
+                let labels = || {
+                    [("plugin", name.as_str()), ("hook", hook.label())]
+                        .map(|(k, v)| {
+                            let mut pair = LabelPair::default();
+                            pair.set_name(k.to_owned());
+                            pair.set_value(v.to_owned());
+                            pair
+                        })
+                        .to_vec()
+                };
+                let mut cumulative = 0;
+                let buckets = HOOK_BUCKETS_NS
+                    .iter()
+                    .zip(&times.buckets)
+                    .map(|(bound, n)| {
+                        cumulative += n.load(Ordering::Relaxed);
+                        let mut b = Bucket::default();
+                        b.set_upper_bound(*bound as f64 / 1e9);
+                        b.set_cumulative_count(cumulative);
+                        b
+                    })
+                    .collect();
+                let count = times.count().max(cumulative);
+                let mut h = proto::Histogram::default();
+                h.set_bucket(buckets);
+                h.set_sample_count(count);
+                h.set_sample_sum(times.sum_ns.load(Ordering::Relaxed) as f64 / 1e9);
+                let mut m = Metric::default();
+                m.set_label(labels());
+                m.set_histogram(h);
+                durations.push(m);
+                let mut c = proto::Counter::default();
+                c.set_value(count as f64);
+                let mut m = Metric::default();
+                m.set_label(labels());
+                m.set_counter(c);
+                calls.push(m);
+            }
+        }
+        let family = |desc: &Desc, kind, metrics| {
+            let mut f = MetricFamily::default();
+            f.set_name(desc.fq_name.clone());
+            f.set_help(desc.help.clone());
+            f.set_field_type(kind);
+            f.set_metric(metrics);
+            f
+        };
+        vec![
+            family(&self.0.calls, MetricType::COUNTER, calls),
+            family(&self.0.duration, MetricType::HISTOGRAM, durations),
+        ]
+    }
+}
 
 /// The plugin metric families, registered once per sidecar.
 pub struct WasmMetrics {
-    hook_calls: IntCounterVec,
-    hook_duration: HistogramVec,
+    hooks: HookCollector,
     traps: IntCounterVec,
     timeouts: IntCounterVec,
     memory_cap: IntCounterVec,
@@ -117,23 +242,8 @@ fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<In
 
 impl WasmMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let hook_calls = IntCounterVec::new(
-            Opts::new(
-                "proxlet_plugin_hook_calls_total",
-                "Plugin callbacks called, by plugin and hook.",
-            ),
-            &["plugin", "hook"],
-        )?;
-        registry.register(Box::new(hook_calls.clone()))?;
-        let hook_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "proxlet_plugin_hook_duration_seconds",
-                "Time spent in plugin callbacks, by plugin and hook.",
-            )
-            .buckets(HOOK_BUCKETS.to_vec()),
-            &["plugin", "hook"],
-        )?;
-        registry.register(Box::new(hook_duration.clone()))?;
+        let hooks = HookCollector::new()?;
+        registry.register(Box::new(hooks.clone()))?;
         let info = IntGaugeVec::new(
             Opts::new(
                 "proxlet_plugin_info",
@@ -143,8 +253,7 @@ impl WasmMetrics {
         )?;
         registry.register(Box::new(info.clone()))?;
         Ok(Self {
-            hook_calls,
-            hook_duration,
+            hooks,
             traps: counter(
                 registry,
                 "proxlet_plugin_traps_total",
@@ -183,12 +292,7 @@ impl WasmMetrics {
 
     /// Resolves the handles of one plugin.
     pub fn plugin(&self, name: &str, digest: &str, abi: &str) -> PluginMetrics {
-        let hooks = Hook::ALL.map(|h| {
-            (
-                self.hook_calls.with_label_values(&[name, h.label()]),
-                self.hook_duration.with_label_values(&[name, h.label()]),
-            )
-        });
+        let hooks = self.hooks.plugin(name);
         self.info
             .with_label_values(&[name, &format!("sha256:{digest}"), abi])
             .set(1);
@@ -211,7 +315,7 @@ impl WasmMetrics {
 
 /// One plugin's host-side metrics.
 pub struct PluginMetrics {
-    hooks: [(IntCounter, Histogram); 14],
+    hooks: Arc<[HookTimes; Hook::ALL.len()]>,
     pub traps: IntCounter,
     pub timeouts: IntCounter,
     pub memory_cap: IntCounter,
@@ -221,14 +325,13 @@ pub struct PluginMetrics {
 }
 
 impl PluginMetrics {
-    pub fn hook(&self, hook: Hook, seconds: f64) {
-        let (calls, duration) = &self.hooks[hook as usize];
-        calls.inc();
-        duration.observe(seconds);
+    /// Counts one call of `hook` that took `nanos`.
+    pub fn hook(&self, hook: Hook, nanos: u64) {
+        self.hooks[hook as usize].observe(nanos);
     }
 
     pub fn hook_calls(&self, hook: Hook) -> u64 {
-        self.hooks[hook as usize].0.get()
+        self.hooks[hook as usize].count()
     }
 }
 
@@ -391,5 +494,56 @@ impl CustomMetrics {
             Custom::Gauge(g) => Ok(g.get() as u64),
             Custom::Histogram(_) => Err(Status::BadArgument),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus::{Encoder, Registry, TextEncoder};
+
+    use super::{Hook, WasmMetrics};
+
+    fn scrape(registry: &Registry) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn hook_times_are_prometheus_histograms() {
+        let registry = Registry::new();
+        let metrics = WasmMetrics::new(&registry).unwrap();
+        let m = metrics.plugin("p", "abc", "0.2.1");
+        // On a bound, between bounds, above the last one.
+        for nanos in [1_000, 3_000, 3_000, 200_000_000] {
+            m.hook(Hook::RequestHeaders, nanos);
+        }
+        m.hook(Hook::Log, 500);
+        assert_eq!(m.hook_calls(Hook::RequestHeaders), 4);
+        assert_eq!(m.hook_calls(Hook::ResponseHeaders), 0);
+        let text = scrape(&registry);
+        let series = |s: &str| text.lines().any(|l| l == s);
+        let rh = r#"plugin="p",hook="request_headers""#;
+        for want in [
+            "# TYPE proxlet_plugin_hook_duration_seconds histogram".to_owned(),
+            "# TYPE proxlet_plugin_hook_calls_total counter".to_owned(),
+            format!(r#"proxlet_plugin_hook_calls_total{{{rh}}} 4"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="0.000001"}} 1"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="0.0000025"}} 1"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="0.000005"}} 3"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="0.1"}} 3"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="+Inf"}} 4"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_count{{{rh}}} 4"#),
+            format!(r#"proxlet_plugin_hook_duration_seconds_sum{{{rh}}} 0.200007"#),
+            r#"proxlet_plugin_hook_calls_total{plugin="p",hook="log"} 1"#.to_owned(),
+        ] {
+            assert!(series(&want), "missing {want:?} in\n{text}");
+        }
+        // A reloaded plugin keeps counting on the same series.
+        let again = metrics.plugin("p", "def", "0.2.1");
+        again.hook(Hook::RequestHeaders, 10);
+        assert_eq!(m.hook_calls(Hook::RequestHeaders), 5);
     }
 }

@@ -143,14 +143,30 @@ impl Plugin {
 
     /// Creates a context for `stream` in one of the instances (started if needed).
     pub fn open_stream(&self, stream: Arc<super::stream::Stream>) -> Result<Binding, HookError> {
+        self.open_stream_with(stream, |_, _| Ok(()))
+            .map(|(binding, _)| binding)
+    }
+
+    /// Creates a context for `stream` and runs `hook` on it, holding the instance once for
+    /// both. The binding comes back even if the hook failed: the context exists and still
+    /// gets its `on_log`/`on_done`/`on_delete`.
+    pub fn open_stream_with<R>(
+        &self,
+        stream: Arc<super::stream::Stream>,
+        hook: impl FnOnce(&mut Instance, u32) -> Result<R, HookError>,
+    ) -> Result<(Binding, Result<R, HookError>), HookError> {
         let slot = self.pick();
-        let (context, generation) =
-            self.with_slot(slot, None, |inst| inst.create_stream(stream))?;
-        Ok(Binding {
+        let (opened, generation) = self.with_slot(slot, None, |inst| {
+            let context = inst.create_stream(stream)?;
+            Ok::<_, HookError>((context, hook(inst, context)))
+        })?;
+        let (context, result) = opened?;
+        let binding = Binding {
             slot,
             generation,
-            context: context?,
-        })
+            context,
+        };
+        Ok((binding, result))
     }
 
     /// Picks the instance a new stream will live in.
@@ -180,16 +196,17 @@ impl Plugin {
                 return Err(HookError::Lost);
             }
             guard.instance = None;
+            let generation = guard.generation + 1;
             let instance = Instance::start(
                 &self.shared,
                 &self.pre,
                 self.settings.hook_timeout,
                 self.settings.max_memory,
+                self.queue_notifier(slot, generation),
             )
             .inspect_err(|e| self.record_error(format!("cannot start: {e}")))?;
-            guard.generation += 1;
+            guard.generation = generation;
             guard.instance = Some(instance);
-            self.after_start(slot, &mut guard);
         }
         if generation.is_some_and(|g| g != guard.generation) {
             return Err(HookError::Lost);
@@ -199,6 +216,7 @@ impl Plugin {
             return Err(HookError::Lost);
         };
         let r = f(instance);
+        instance.delete_done();
         let (calls, tick) = instance.take_pending();
         drop(guard);
         if !calls.is_empty() || tick.is_some() {
@@ -207,18 +225,17 @@ impl Plugin {
         Ok((r, current))
     }
 
-    fn after_start(&self, slot: usize, guard: &mut Slot) {
-        let generation = guard.generation;
+    /// Delivers `proxy_on_queue_ready` to the instance in `slot` while it is `generation`.
+    fn queue_notifier(&self, slot: usize, generation: u64) -> super::host::QueueNotifier {
         let me = self.me.clone();
-        if let Some(instance) = guard.instance.as_mut() {
-            instance.set_queue_notifier(Arc::new(move |queue| {
-                if let Some(plugin) = me.upgrade() {
-                    tokio::spawn(async move {
-                        let _ = plugin.with_slot(slot, Some(generation), |i| i.queue_ready(queue));
-                    });
-                }
-            }));
-        }
+        Arc::new(move |queue| {
+            // Outside a runtime (a unit test enqueuing by hand) nobody could deliver it.
+            if let (Some(plugin), Ok(rt)) = (me.upgrade(), tokio::runtime::Handle::try_current()) {
+                rt.spawn(async move {
+                    let _ = plugin.with_slot(slot, Some(generation), |i| i.queue_ready(queue));
+                });
+            }
+        })
     }
 
     fn record_error(&self, e: String) {

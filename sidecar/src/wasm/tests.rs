@@ -142,3 +142,61 @@ fn modules_without_the_abi_or_with_unknown_imports_are_refused() -> Result<(), S
     assert!(matches!(garbage, Err(LoadError::Compile(_))));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stream_whose_on_done_returns_false_waits_for_proxy_done() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let p = plugin(
+        &engine,
+        include_str!("testdata/deferred_done.wat"),
+        FailurePolicy::FailClosed,
+    )?;
+    let logs = || -> Vec<String> {
+        p.shared
+            .logs
+            .snapshot()
+            .into_iter()
+            .map(|l| l.message)
+            .collect()
+    };
+    let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
+    let mut first = ChainStream::new(chain.clone(), info());
+    let _ = first.request_headers(request(), true).await;
+    drop(first); // on_log, on_done (false): not deleted yet
+    assert_eq!(logs(), Vec::<String>::new());
+    let mut second = ChainStream::new(chain, info());
+    // Its request-headers callback calls proxy_done for the first stream.
+    let _ = second.request_headers(request(), true).await;
+    assert_eq!(logs(), ["deleted 2"]);
+    drop(second);
+    assert_eq!(logs(), ["deleted 2"], "the second stream waits in turn");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_queue_registered_at_start_up_is_notified() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let p = plugin(
+        &engine,
+        include_str!("testdata/queue_at_start.wat"),
+        FailurePolicy::FailClosed,
+    )?;
+    let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
+    let mut cs = ChainStream::new(chain, info());
+    let _ = cs.request_headers(request(), true).await;
+    for _ in 0..100 {
+        if p.shared
+            .logs
+            .snapshot()
+            .iter()
+            .any(|l| l.message == "ready")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(format!(
+        "no proxy_on_queue_ready; log: {:?}",
+        p.shared.logs.snapshot()
+    ))
+}

@@ -22,10 +22,15 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
         "proxy_done",
-        |_caller: Caller<'_, HostState>| -> HostResult {
-            // The host does not defer tear-down when `proxy_on_done` returns false (it deletes the
-            // context when the stream ends), so a later `proxy_done` has nothing left to do. The
-            // Rust SDK only accepts OK here.
+        |mut caller: Caller<'_, HostState>| -> HostResult {
+            // Meaningful for a stream whose `proxy_on_done` returned false: the host deletes it
+            // once the callback returns. Anything else has nothing to finish; the Rust SDK only
+            // accepts OK here.
+            let state = caller.data_mut();
+            let id = state.context();
+            if state.streams.contains_key(&id) && !state.done.contains(&id) {
+                state.done.push(id);
+            }
             Status::Ok.into()
         },
     )?;
