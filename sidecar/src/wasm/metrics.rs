@@ -159,8 +159,9 @@ impl Collector for HookCollector {
         let (mut calls, mut durations) = (Vec::new(), Vec::new());
         for (name, hooks) in plugins.iter() {
             for (hook, times) in Hook::ALL.iter().zip(hooks.iter()) {
+                // Sorted by name, as the library's own vectors give them.
                 let labels = || {
-                    [("plugin", name.as_str()), ("hook", hook.label())]
+                    [("hook", hook.label()), ("plugin", name.as_str())]
                         .map(|(k, v)| {
                             let mut pair = LabelPair::default();
                             pair.set_name(k.to_owned());
@@ -525,7 +526,7 @@ mod tests {
         assert_eq!(m.hook_calls(Hook::ResponseHeaders), 0);
         let text = scrape(&registry);
         let series = |s: &str| text.lines().any(|l| l == s);
-        let rh = r#"plugin="p",hook="request_headers""#;
+        let rh = r#"hook="request_headers",plugin="p""#;
         for want in [
             "# TYPE proxlet_plugin_hook_duration_seconds histogram".to_owned(),
             "# TYPE proxlet_plugin_hook_calls_total counter".to_owned(),
@@ -537,7 +538,7 @@ mod tests {
             format!(r#"proxlet_plugin_hook_duration_seconds_bucket{{{rh},le="+Inf"}} 4"#),
             format!(r#"proxlet_plugin_hook_duration_seconds_count{{{rh}}} 4"#),
             format!(r#"proxlet_plugin_hook_duration_seconds_sum{{{rh}}} 0.200007"#),
-            r#"proxlet_plugin_hook_calls_total{plugin="p",hook="log"} 1"#.to_owned(),
+            r#"proxlet_plugin_hook_calls_total{hook="log",plugin="p"} 1"#.to_owned(),
         ] {
             assert!(series(&want), "missing {want:?} in\n{text}");
         }
