@@ -218,6 +218,7 @@ impl BodyPass {
     fn rebind(&mut self, i: usize) -> Result<Binding, HookError> {
         let b = self.chain.plugins[i].open_stream(self.stream.clone())?;
         self.bindings[i] = Some(b);
+        self.stream.lock().rebound.push((i, b));
         Ok(b)
     }
 

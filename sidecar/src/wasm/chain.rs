@@ -372,15 +372,21 @@ impl ChainStream {
         Some(self.local(&local))
     }
 
-    /// Ends the stream in every plugin that saw it: `on_log`, `on_done`, `on_delete`.
+    /// Ends the stream in every plugin that saw it: `on_log`, `on_done`, `on_delete`, also in
+    /// the contexts a body pass opened anew.
     pub fn finish(&mut self) {
-        self.stream.lock().phase = Phase::Log;
-        for (i, b) in self.bindings.iter_mut().enumerate() {
-            if let Some(b) = b.take() {
-                let _ = self.chain.plugins[i].with_slot(b.slot, Some(b.generation), |inst| {
-                    inst.finish_stream(b.context)
-                });
-            }
+        let rebound = {
+            let mut d = self.stream.lock();
+            d.phase = Phase::Log;
+            std::mem::take(&mut d.rebound)
+        };
+        let own = self.bindings.iter_mut().enumerate();
+        let bindings = own.filter_map(|(i, b)| b.take().map(|b| (i, b)));
+        // A context whose instance is gone answers Lost here and is skipped.
+        for (i, b) in bindings.chain(rebound) {
+            let _ = self.chain.plugins[i].with_slot(b.slot, Some(b.generation), |inst| {
+                inst.finish_stream(b.context)
+            });
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct StreamData {
     pub plugin_failed: bool,
     pub request_body_size: u64,
     pub response_body_size: u64,
+    /// Contexts a body pass opened anew (by plugin index) after the stream's context died with
+    /// its instance; the chain ends them with the others.
+    pub rebound: Vec<(usize, super::plugin::Binding)>,
 }
 
 impl StreamData {
@@ -92,6 +95,7 @@ impl StreamData {
             plugin_failed: false,
             request_body_size: 0,
             response_body_size: 0,
+            rebound: Vec::new(),
         }
     }
 

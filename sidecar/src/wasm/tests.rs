@@ -15,6 +15,15 @@ use super::stream::StreamInfo;
 use crate::config::plugins::{FailurePolicy, Permissions};
 
 fn plugin(engine: &Engine, wat: &str, policy: FailurePolicy) -> Result<Arc<Plugin>, String> {
+    plugin_with(engine, wat, policy, Permissions::default())
+}
+
+fn plugin_with(
+    engine: &Engine,
+    wat: &str,
+    policy: FailurePolicy,
+    permissions: Permissions,
+) -> Result<Arc<Plugin>, String> {
     let loaded = engine.load(wat.as_bytes()).map_err(|e| e.to_string())?;
     let metrics =
         Arc::new(WasmMetrics::new(&prometheus::Registry::new()).map_err(|e| e.to_string())?);
@@ -24,7 +33,7 @@ fn plugin(engine: &Engine, wat: &str, policy: FailurePolicy) -> Result<Arc<Plugi
         vm_id: "fixture".into(),
         config: Bytes::new(),
         vm_config: Bytes::new(),
-        permissions: Permissions::default(),
+        permissions,
         env: Vec::new(),
         logs: LogRing::new(64),
         metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
@@ -199,4 +208,47 @@ async fn a_queue_registered_at_start_up_is_notified() -> Result<(), String> {
         "no proxy_on_queue_ready; log: {:?}",
         p.shared.logs.snapshot()
     ))
+}
+
+#[tokio::test]
+async fn a_context_opened_anew_by_a_body_pass_is_ended_with_the_stream() -> Result<(), String> {
+    use http_body_util::BodyExt;
+
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let permissions = Permissions {
+        body: true,
+        ..Permissions::default()
+    };
+    let p = plugin_with(
+        &engine,
+        include_str!("testdata/trap_second_stream.wat"),
+        FailurePolicy::FailClosed,
+        permissions,
+    )?;
+    let deleted = || {
+        p.shared
+            .logs
+            .snapshot()
+            .iter()
+            .filter(|l| l.message == "deleted")
+            .count()
+    };
+    let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
+    let mut first = ChainStream::new(chain.clone(), info());
+    let _ = first.request_headers(request(), false).await;
+    // Another request traps the instance the first stream's context lives in.
+    let mut second = ChainStream::new(chain, info());
+    let _ = second.request_headers(request(), true).await;
+    drop(second);
+    // The first stream's body goes on in a fresh context in the replacement instance.
+    let pass = first
+        .body_pass(super::body_pass::Direction::Request, usize::MAX)
+        .ok_or("no body pass")?;
+    let body = pass.spawn(http_body_util::Full::new(Bytes::from_static(b"hello")));
+    let collected = body.collect().await.map_err(|e| e.to_string())?;
+    assert_eq!(collected.to_bytes(), Bytes::from_static(b"hello"));
+    assert_eq!(deleted(), 0);
+    drop(first);
+    assert_eq!(deleted(), 1, "the fresh context was ended");
+    Ok(())
 }
