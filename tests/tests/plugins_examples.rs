@@ -11,7 +11,7 @@ use http_body::Frame;
 use proxlet_tests::support::{
     body::{self, BoxError},
     client::{Connection, Reply},
-    curl::{Curl, CurlReply},
+    curl::{Curl, CurlReply, Protocol},
     pattern,
     plugins::{self, Plugin},
     sidecar::Sidecar,
@@ -19,51 +19,6 @@ use proxlet_tests::support::{
     wait,
 };
 use serde_json::json;
-
-#[derive(Clone, Copy, Debug)]
-enum Protocol {
-    Http1,
-    H2c,
-}
-
-impl Protocol {
-    fn curl(self, url: String) -> Curl {
-        match self {
-            Self::Http1 => Curl::new(url).http1(),
-            Self::H2c => Curl::new(url).h2c(),
-        }
-    }
-
-    fn curl_version(self) -> &'static str {
-        match self {
-            Self::Http1 => "1.1",
-            Self::H2c => "2",
-        }
-    }
-}
-
-/// Fails unless curl got a `status` answer; the message shows the whole reply.
-fn expect_status(reply: &CurlReply, status: u16) -> Result<()> {
-    reply.ok()?;
-    ensure!(
-        reply.status == status,
-        "want {status}, got {} with headers {:?} and body {:?}",
-        reply.status,
-        reply.headers,
-        reply.text()
-    );
-    Ok(())
-}
-
-/// Every value of response header `name`.
-fn header_values(reply: &CurlReply, name: &str) -> Vec<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
-        .collect()
-}
 
 /// An address nothing listens on.
 fn closed_port() -> Result<SocketAddr> {
@@ -89,7 +44,7 @@ async fn header_modifier_over(protocol: Protocol) -> Result<()> {
         .header("x-tag: client")
         .run()
         .await?;
-    expect_status(&reply, 200)?;
+    reply.expect_status(200)?;
     ensure!(reply.http_version == protocol.curl_version());
 
     let seen = upstream
@@ -112,9 +67,9 @@ async fn header_modifier_over(protocol: Protocol) -> Result<()> {
     );
 
     ensure!(
-        header_values(&reply, "x-served-by") == ["proxlet"],
+        reply.header_values("x-served-by") == ["proxlet"],
         "client got x-served-by {:?}",
-        header_values(&reply, "x-served-by")
+        reply.header_values("x-served-by")
     );
     ensure!(
         reply.header("x-upstream-secret").is_none(),
@@ -151,13 +106,13 @@ async fn logger_writes_one_line_per_request() -> Result<()> {
         .args(["-A", "proxlet-test/1"])
         .run()
         .await?;
-    expect_status(&get, 200)?;
+    get.expect_status(200)?;
     let post = Curl::new(sidecar.url("/missing"))
         .h2c()
         .args(["-A", "proxlet-test/2", "--data-binary", "x"])
         .run()
         .await?;
-    expect_status(&post, 404)?;
+    post.expect_status(404)?;
 
     for (prefix, protocol) in [
         (
@@ -203,7 +158,7 @@ async fn request_validator_refuses_wrong_method_path_and_headers() -> Result<()>
         .start()
         .await?;
     let refusal = |reply: &CurlReply, status: u16, code: &str, body: &str| -> Result<()> {
-        expect_status(reply, status)?;
+        reply.expect_status(status)?;
         ensure!(
             reply.header("x-validation-error") == Some(code)
                 && reply.header("content-type") == Some("text/plain")
@@ -259,7 +214,7 @@ async fn request_validator_refuses_wrong_method_path_and_headers() -> Result<()>
 
     let deep = Curl::new(url("/bytes/10?from=/x")).h2c().header(API_KEY);
     let deep = deep.run().await?;
-    expect_status(&deep, 200)?;
+    deep.expect_status(200)?;
     ensure!(deep.body.len() == 10);
     let post = Curl::new(url("/echo"))
         .http1()
@@ -267,7 +222,7 @@ async fn request_validator_refuses_wrong_method_path_and_headers() -> Result<()>
         .args(["--data-binary", "hello"])
         .run()
         .await?;
-    expect_status(&post, 200)?;
+    post.expect_status(200)?;
     ensure!(post.text() == "hello", "echo: {:?}", post.text());
     ensure!(
         upstream.paths() == ["/bytes/10", "/echo"],
@@ -355,7 +310,8 @@ async fn request_validator_checks_bodies_with_body_permission() -> Result<()> {
         .await?;
 
     let none = Curl::new(sidecar.url("/bytes/3")).h2c().run().await?;
-    expect_status(&none, 200).context("a request without a body")?;
+    none.expect_status(200)
+        .context("a request without a body")?;
     let too_long = format!("[{}]", "1,".repeat(40) + "1");
     for protocol in [Protocol::Http1, Protocol::H2c] {
         let cases = [
@@ -410,14 +366,14 @@ async fn request_validator_sees_no_body_without_body_permission() -> Result<()> 
         .args(["--data-binary", r#"{"ok": "#])
         .run()
         .await?;
-    expect_status(&invalid, 200)?;
+    invalid.expect_status(200)?;
     ensure!(invalid.text() == r#"{"ok": "#, "echo: {:?}", invalid.text());
     let streamed = Curl::new(sidecar.url("/sink"))
         .h2c()
         .post_pattern(64 * 1024)
         .run()
         .await?;
-    expect_status(&streamed, 200)?;
+    streamed.expect_status(200)?;
     ensure!(
         streamed.text().contains("\"bytes\":65536"),
         "{}",
@@ -451,7 +407,9 @@ async fn auth_callout_lets_authorized_requests_through_as_the_user() -> Result<(
             .header("x-auth-user: mallory")
             .run()
             .await?;
-        expect_status(&reply, 200).with_context(|| format!("{protocol:?}"))?;
+        reply
+            .expect_status(200)
+            .with_context(|| format!("{protocol:?}"))?;
         let seen = app.last().context("the request did not reach the app")?;
         ensure!(
             seen.header_all("x-auth-user") == ["alice"],
@@ -477,7 +435,7 @@ async fn auth_callout_passes_401_on_and_refuses_others_with_403() -> Result<()> 
     let sidecar = auth_sidecar(&app, auth.addr()).await?;
 
     let anonymous = Curl::new(sidecar.url("/headers")).http1().run().await?;
-    expect_status(&anonymous, 401)?;
+    anonymous.expect_status(401)?;
     ensure!(
         anonymous.header("www-authenticate") == Some(AUTH_CHALLENGE)
             && anonymous.text().contains("unauthorized"),
@@ -490,7 +448,7 @@ async fn auth_callout_passes_401_on_and_refuses_others_with_403() -> Result<()> 
         .header("authorization: Basic b3RoZXI6eA==")
         .run()
         .await?;
-    expect_status(&wrong, 403)?;
+    wrong.expect_status(403)?;
     ensure!(
         wrong.text().contains("forbidden") && wrong.header("www-authenticate").is_none(),
         "{:?} {:?}",
@@ -516,7 +474,9 @@ async fn auth_callout_answers_503_when_the_auth_service_is_down() -> Result<()> 
             .header("authorization: Bearer user:alice")
             .run()
             .await?;
-        expect_status(&reply, 503).with_context(|| format!("{protocol:?}"))?;
+        reply
+            .expect_status(503)
+            .with_context(|| format!("{protocol:?}"))?;
         ensure!(
             reply.text().contains("auth service unavailable"),
             "body {:?}",
@@ -610,16 +570,16 @@ async fn template_adds_its_header_to_every_response() -> Result<()> {
         .await?;
 
     let plain = Curl::new(sidecar.url("/bytes/1")).h2c().run().await?;
-    expect_status(&plain, 200)?;
+    plain.expect_status(200)?;
     ensure!(
-        header_values(&plain, "x-hello") == ["world"],
+        plain.header_values("x-hello") == ["world"],
         "{:?}",
         plain.headers
     );
     let url = sidecar.url("/response-headers?x-hello=upstream");
     let both = Curl::new(url).http1().run().await?;
-    expect_status(&both, 200)?;
-    let mut values = header_values(&both, "x-hello");
+    both.expect_status(200)?;
+    let mut values = both.header_values("x-hello");
     values.sort();
     ensure!(
         values == ["upstream", "world"],
@@ -632,9 +592,9 @@ async fn template_adds_its_header_to_every_response() -> Result<()> {
         .header("x-test: local")
         .run()
         .await?;
-    expect_status(&local, 418)?;
+    local.expect_status(418)?;
     ensure!(
-        header_values(&local, "x-hello") == ["world"],
+        local.header_values("x-hello") == ["world"],
         "a local response of a later plugin: {:?}",
         local.headers
     );
@@ -651,9 +611,9 @@ async fn template_adds_the_configured_header() -> Result<()> {
         .start()
         .await?;
     let reply = Curl::new(sidecar.url("/bytes/1")).http1().run().await?;
-    expect_status(&reply, 200)?;
+    reply.expect_status(200)?;
     ensure!(
-        header_values(&reply, "x-greeting") == ["hej"] && reply.header("x-hello").is_none(),
+        reply.header_values("x-greeting") == ["hej"] && reply.header("x-hello").is_none(),
         "{:?}",
         reply.headers
     );

@@ -6,28 +6,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use proxlet_tests::support::{
-    curl::{Curl, CurlReply},
+    curl::{Curl, CurlReply, Protocol},
     plugins::{self, Plugin},
     prom,
     sidecar::Sidecar,
     upstream::Upstream,
     wait,
 };
-
-#[derive(Clone, Copy, Debug)]
-enum Protocol {
-    Http1,
-    H2c,
-}
-
-impl Protocol {
-    fn curl(self, url: String) -> Curl {
-        match self {
-            Self::Http1 => Curl::new(url).http1(),
-            Self::H2c => Curl::new(url).h2c(),
-        }
-    }
-}
 
 async fn start(upstream: &Upstream, plugin: &Plugin) -> Result<Sidecar> {
     Sidecar::builder(upstream.addr())

@@ -80,7 +80,7 @@ pub mod testing {
     use bytes::Bytes;
 
     use crate::config::plugins::Permissions;
-    use crate::wasm::engine::Engine;
+    use crate::wasm::engine::{Engine, Loaded};
     use crate::wasm::instance::{HookError, Instance};
     use crate::wasm::logs::LogRing;
     use crate::wasm::metrics::{CustomMetrics, WasmMetrics};
@@ -101,19 +101,7 @@ pub mod testing {
         let loaded = engine.load(wat.as_bytes()).map_err(|e| e.to_string())?;
         let registry = prometheus::Registry::new();
         let metrics = Arc::new(WasmMetrics::new(&registry).map_err(|e| e.to_string())?);
-        let plugin = Arc::new(PluginShared {
-            name: "fixture".into(),
-            root_id: "fixture".into(),
-            vm_id: "fixture".into(),
-            config: Bytes::new(),
-            vm_config: Bytes::new(),
-            permissions: Permissions::default(),
-            env: Vec::new(),
-            logs: LogRing::new(64),
-            metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
-            custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
-            services: Arc::new(Services::default()),
-        });
+        let plugin = Arc::new(shared(&loaded, &metrics, Permissions::default()));
         let instance = Instance::start(
             &plugin,
             &loaded.pre,
@@ -126,6 +114,27 @@ pub mod testing {
             registry,
             instance,
         })
+    }
+
+    /// The shared state of a test plugin named `fixture` running `loaded`.
+    pub fn shared(
+        loaded: &Loaded,
+        metrics: &Arc<WasmMetrics>,
+        permissions: Permissions,
+    ) -> PluginShared {
+        PluginShared {
+            name: "fixture".into(),
+            root_id: "fixture".into(),
+            vm_id: "fixture".into(),
+            config: Bytes::new(),
+            vm_config: Bytes::new(),
+            permissions,
+            env: Vec::new(),
+            logs: LogRing::new(64),
+            metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
+            custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
+            services: Arc::new(Services::default()),
+        }
     }
 
     /// The plugin's log messages, oldest first.

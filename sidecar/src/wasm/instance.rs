@@ -268,7 +268,6 @@ impl Instance {
             return;
         }
         let id = ctx as i32;
-        run.store.data_mut().done.retain(|&c| c != ctx);
         // Each step runs only if the previous one did not fail the instance.
         let logged = match &ex.log {
             Some(f) => run.call(Hook::Log, ctx, f, id).is_ok(),
@@ -325,9 +324,7 @@ impl Instance {
         if call && let Some(f) = &ex.delete {
             let _ = run.call(Hook::Delete, ctx, f, ctx as i32);
         }
-        if !run.store.data().deferred.contains(&ctx) {
-            run.store.data_mut().streams.remove(&ctx);
-        }
+        run.store.data_mut().streams.remove(&ctx);
     }
 
     /// Delivers an HTTP call's outcome to the root context (`None`: the call failed).

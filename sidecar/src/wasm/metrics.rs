@@ -182,7 +182,9 @@ impl Collector for HookCollector {
                         b
                     })
                     .collect();
-                let count = times.count().max(cumulative);
+                // The buckets as read above, plus the one above every bound: consistent with them.
+                let count =
+                    cumulative + times.buckets[HOOK_BUCKETS_NS.len()].load(Ordering::Relaxed);
                 let mut h = proto::Histogram::default();
                 h.set_bucket(buckets);
                 h.set_sample_count(count);

@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::abi::testing;
 use super::chain::{Chain, ChainStream, RequestVerdict};
 use super::engine::{Engine, LoadError};
-use super::logs::LogRing;
-use super::metrics::{CustomMetrics, WasmMetrics};
-use super::plugin::{Plugin, PluginShared, Settings};
-use super::services::Services;
+use super::metrics::WasmMetrics;
+use super::plugin::{Plugin, Settings};
 use super::stream::StreamInfo;
 use crate::config::plugins::{FailurePolicy, Permissions};
 
@@ -27,19 +26,7 @@ fn plugin_with(
     let loaded = engine.load(wat.as_bytes()).map_err(|e| e.to_string())?;
     let metrics =
         Arc::new(WasmMetrics::new(&prometheus::Registry::new()).map_err(|e| e.to_string())?);
-    let shared = PluginShared {
-        name: "fixture".into(),
-        root_id: "fixture".into(),
-        vm_id: "fixture".into(),
-        config: Bytes::new(),
-        vm_config: Bytes::new(),
-        permissions,
-        env: Vec::new(),
-        logs: LogRing::new(64),
-        metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
-        custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
-        services: Arc::new(Services::default()),
-    };
+    let shared = testing::shared(&loaded, &metrics, permissions);
     let settings = Settings {
         source: "fixture.wat".into(),
         phase: None,
@@ -84,13 +71,7 @@ async fn bad_arguments_get_statuses_not_crashes() -> Result<(), String> {
         matches!(verdict, RequestVerdict::Forward(_)),
         "the request went on"
     );
-    let lines: Vec<String> = p
-        .shared
-        .logs
-        .snapshot()
-        .into_iter()
-        .map(|l| l.message)
-        .collect();
+    let lines = testing::log(&p.shared);
     // The refused call is logged for the plugin's author.
     assert!(lines[0].contains("call to \"nope\" refused"), "{lines:?}");
     // Statuses in call order (see the comments in the fixture): 2 BAD_ARGUMENT, 6
@@ -160,14 +141,7 @@ async fn a_stream_whose_on_done_returns_false_waits_for_proxy_done() -> Result<(
         include_str!("testdata/deferred_done.wat"),
         FailurePolicy::FailClosed,
     )?;
-    let logs = || -> Vec<String> {
-        p.shared
-            .logs
-            .snapshot()
-            .into_iter()
-            .map(|l| l.message)
-            .collect()
-    };
+    let logs = || testing::log(&p.shared);
     let chain = Arc::new(Chain::new(vec![p.clone()], 1024));
     let mut first = ChainStream::new(chain.clone(), info());
     let _ = first.request_headers(request(), true).await;
@@ -194,19 +168,14 @@ async fn a_queue_registered_at_start_up_is_notified() -> Result<(), String> {
     let mut cs = ChainStream::new(chain, info());
     let _ = cs.request_headers(request(), true).await;
     for _ in 0..100 {
-        if p.shared
-            .logs
-            .snapshot()
-            .iter()
-            .any(|l| l.message == "ready")
-        {
+        if testing::log(&p.shared).iter().any(|l| l == "ready") {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Err(format!(
         "no proxy_on_queue_ready; log: {:?}",
-        p.shared.logs.snapshot()
+        testing::log(&p.shared)
     ))
 }
 
@@ -226,11 +195,9 @@ async fn a_context_opened_anew_by_a_body_pass_is_ended_with_the_stream() -> Resu
         permissions,
     )?;
     let deleted = || {
-        p.shared
-            .logs
-            .snapshot()
+        testing::log(&p.shared)
             .iter()
-            .filter(|l| l.message == "deleted")
+            .filter(|l| *l == "deleted")
             .count()
     };
     let chain = Arc::new(Chain::new(vec![p.clone()], 1024));

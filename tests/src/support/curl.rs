@@ -62,6 +62,55 @@ impl CurlReply {
         }
         Ok(self)
     }
+
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Fails unless curl got a `status` answer; the message shows the whole reply.
+    pub fn expect_status(&self, status: u16) -> Result<&Self> {
+        self.ok()?;
+        if self.status != status {
+            bail!(
+                "want {status}, got {} over HTTP/{} with headers {:?} and body {:?}",
+                self.status,
+                self.http_version,
+                self.headers,
+                self.text()
+            );
+        }
+        Ok(self)
+    }
+}
+
+/// The two cleartext protocols the plugin tests run each case over.
+#[derive(Clone, Copy, Debug)]
+pub enum Protocol {
+    Http1,
+    H2c,
+}
+
+impl Protocol {
+    /// A curl command speaking this protocol.
+    pub fn curl(self, url: String) -> Curl {
+        match self {
+            Self::Http1 => Curl::new(url).http1(),
+            Self::H2c => Curl::new(url).h2c(),
+        }
+    }
+
+    /// What curl's `%{http_version}` says for it.
+    pub fn curl_version(self) -> &'static str {
+        match self {
+            Self::Http1 => "1.1",
+            Self::H2c => "2",
+        }
+    }
 }
 
 /// A curl command line under construction.
