@@ -94,8 +94,10 @@ impl Instance {
         );
         store.limiter(|s| &mut s.cap);
         store.epoch_deadline_trap();
-        // Start-up may compile regexes and the like: give it ten hooks' worth, at least a second.
-        store.set_epoch_deadline(ticks((hook_timeout * 10).max(Duration::from_secs(1))));
+        // Start-up may compile regexes and the like, and a busy machine may hold it up: give it
+        // ten hooks' worth, at least a second, for each of its steps.
+        let start_ticks = ticks((hook_timeout * 10).max(Duration::from_secs(1)));
+        store.set_epoch_deadline(start_ticks);
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&store, &e, "instantiation"))?;
@@ -160,6 +162,7 @@ impl Instance {
             run: Runner {
                 store,
                 timeout_ticks: ticks(hook_timeout),
+                start_ticks,
                 healthy: true,
             },
         };

@@ -219,3 +219,33 @@ async fn a_context_opened_anew_by_a_body_pass_is_ended_with_the_stream() -> Resu
     assert_eq!(deleted(), 1, "the fresh context was ended");
     Ok(())
 }
+
+#[test]
+fn start_up_callbacks_get_the_start_budget_not_the_hook_cap() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    // 60 ms in proxy_on_configure: three times the 20 ms hook cap.
+    let slow = plugin(
+        &engine,
+        include_str!("testdata/slow_start.wat"),
+        FailurePolicy::FailClosed,
+    )?;
+    assert!(slow.running(), "{:?}", slow.last_error());
+    // A configure that never returns is still stopped, once the budget (at least 1 s) is spent.
+    let endless = r#"(module
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_configure") (param i32 i32) (result i32)
+          (loop $forever (br $forever))
+          (i32.const 1)))"#;
+    let started = std::time::Instant::now();
+    let stuck = plugin(&engine, endless, FailurePolicy::FailClosed)?;
+    assert!(!stuck.running());
+    let err = stuck.last_error().unwrap_or_default();
+    assert!(err.contains("time cap"), "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

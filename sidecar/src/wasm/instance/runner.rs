@@ -18,11 +18,15 @@ use crate::wasm::wasi::Exit;
 pub struct Runner {
     pub store: Store<HostState>,
     pub timeout_ticks: u64,
+    /// The budget of the root context's start-up callbacks (`Hook::Start`): longer than a
+    /// request hook's, as Envoy does not bound them at all and they may compile patterns.
+    pub start_ticks: u64,
     pub healthy: bool,
 }
 
 impl Runner {
-    /// Calls a callback as context `ctx`, under the time cap, and records it.
+    /// Calls a callback as context `ctx`, under the time cap (the start-up budget for
+    /// `Hook::Start`), and records it.
     pub fn call<P: WasmParams, R: WasmResults>(
         &mut self,
         hook: Hook,
@@ -36,7 +40,11 @@ impl Runner {
         let data = self.store.data_mut();
         let (saved_current, saved_effective) = (data.current, data.effective.take());
         data.current = ctx;
-        self.store.set_epoch_deadline(self.timeout_ticks);
+        self.store.set_epoch_deadline(if hook == Hook::Start {
+            self.start_ticks
+        } else {
+            self.timeout_ticks
+        });
         // The TSC where it is invariant (a few ns), the OS clock otherwise.
         let started = quanta::Instant::now();
         let result = f.call(&mut self.store, args);
