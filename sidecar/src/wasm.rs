@@ -2,8 +2,9 @@
 //! a sandbox (its own linear memory with a cap, a time cap per callback, WASI without files,
 //! sockets or inherited environment, and per-plugin permissions).
 //!
-//! [`Host`] owns what lives as long as the process: the engine and compiled-module cache, the
-//! plugin metric families, the services plugins share. [`Host::load`] turns a configured
+//! [`Host`] owns what lives as long as the process: the engine and compiled-module cache (made
+//! when the first plugin loads: a sidecar without plugins pays nothing for them), the plugin
+//! metric families, the services plugins share. [`Host::load`] turns a configured
 //! plugin into a [`plugin::Plugin`]; `reload` orders them into a [`chain::Chain`]. Nothing here depends on the listener: the proxy
 //! drives a chain through [`chain::ChainStream`].
 
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod services;
 pub mod stream;
+pub mod ticker;
 mod wasi;
 
 /// The header-map ("pairs") codec, public only for the micro-benchmarks
@@ -30,7 +32,7 @@ pub use self::abi::pairs;
 mod tests;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -62,7 +64,8 @@ pub enum PluginError {
 }
 
 pub struct Host {
-    engine: Engine,
+    engine: OnceLock<Engine>,
+    cache_dir: Option<PathBuf>,
     metrics: Arc<WasmMetrics>,
     services: Arc<Services>,
     pool_size: usize,
@@ -71,11 +74,6 @@ pub struct Host {
 
 impl Host {
     pub fn new(cfg: &Config, registry: &prometheus::Registry) -> Result<Self, PluginError> {
-        let engine =
-            Engine::new(cfg.module_cache_dir.clone()).map_err(|source| PluginError::Load {
-                name: "(engine)".into(),
-                source,
-            })?;
         let metrics = Arc::new(WasmMetrics::new(registry).map_err(|e| PluginError::Load {
             name: "(metrics)".into(),
             source: LoadError::Engine(e.to_string()),
@@ -89,7 +87,8 @@ impl Host {
             ..Services::default()
         });
         Ok(Self {
-            engine,
+            engine: OnceLock::new(),
+            cache_dir: cfg.module_cache_dir.clone(),
             metrics,
             services,
             pool_size: cfg.workers.get(),
@@ -102,6 +101,18 @@ impl Host {
         self.body_cap
     }
 
+    /// The engine, made on first use.
+    fn engine(&self) -> Result<&Engine, LoadError> {
+        if let Some(engine) = self.engine.get() {
+            return Ok(engine);
+        }
+        // Two first loads at once may both make one; the second is dropped.
+        let _ = self.engine.set(Engine::new(self.cache_dir.clone())?);
+        self.engine
+            .get()
+            .ok_or_else(|| LoadError::Engine("not initialized".into()))
+    }
+
     /// Reads, compiles (or finds compiled), validates and starts one plugin.
     pub fn load(&self, e: &PluginEntry) -> Result<Arc<Plugin>, PluginError> {
         let bytes = std::fs::read(&e.path).map_err(|source| PluginError::Read {
@@ -110,8 +121,8 @@ impl Host {
             source,
         })?;
         let loaded = self
-            .engine
-            .load(&bytes)
+            .engine()
+            .and_then(|engine| engine.load(&bytes))
             .map_err(|source| PluginError::Load {
                 name: e.name.clone(),
                 source,
@@ -130,6 +141,7 @@ impl Host {
                 .plugin(&e.name, &loaded.digest, loaded.abi.label()),
             custom_metrics: CustomMetrics::new(&e.name, self.metrics.clone()),
             services: self.services.clone(),
+            ticker: loaded.ticker.clone(),
         };
         let settings = Settings {
             source: e.path.display().to_string(),

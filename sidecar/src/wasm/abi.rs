@@ -134,6 +134,7 @@ pub mod testing {
             metrics: metrics.plugin("fixture", &loaded.digest, loaded.abi.label()),
             custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
             services: Arc::new(Services::default()),
+            ticker: loaded.ticker.clone(),
         }
     }
 

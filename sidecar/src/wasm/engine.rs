@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, InstancePre, Linker, Module, OptLevel};
 
 use super::host::HostState;
+use super::ticker::Ticker;
 
 /// How often the epoch advances: the resolution of hook time caps.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -53,6 +54,8 @@ pub struct Loaded {
     pub digest: String,
     pub abi: AbiVersion,
     pub pre: InstancePre<HostState>,
+    /// The engine's epoch ticker, which the module's callbacks keep going.
+    pub ticker: Arc<Ticker>,
 }
 
 pub struct Engine {
@@ -61,6 +64,7 @@ pub struct Engine {
     settings: String,
     cache_dir: Option<PathBuf>,
     compiled: Mutex<HashMap<String, Module>>,
+    ticker: Arc<Ticker>,
 }
 
 /// The `env` functions the host provides (beyond these a module is refused).
@@ -85,7 +89,7 @@ impl Engine {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let settings = format!("{:016x}", hasher.finish());
-        spawn_ticker(&engine);
+        let ticker = Ticker::spawn(&engine);
         if let Some(dir) = &cache_dir
             && let Err(e) = std::fs::create_dir_all(dir)
         {
@@ -97,6 +101,7 @@ impl Engine {
             settings,
             cache_dir,
             compiled: Mutex::new(HashMap::new()),
+            ticker,
         })
     }
 
@@ -110,7 +115,12 @@ impl Engine {
         let module = self.module(&digest, bytes)?;
         let abi = abi_version(&module)?;
         let pre = self.link(&module)?;
-        Ok(Loaded { digest, abi, pre })
+        Ok(Loaded {
+            digest,
+            abi,
+            pre,
+            ticker: self.ticker.clone(),
+        })
     }
 
     /// Compiles, checks the ABI and links a module like [`Engine::load`], without keeping the
@@ -228,22 +238,4 @@ fn abi_version(module: &Module) -> Result<AbiVersion, LoadError> {
             format!("found {}", found.join(", "))
         },
     })
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as anything (a module, a
-/// store) still uses the engine.
-fn spawn_ticker(engine: &wasmtime::Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("proxlet-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the epoch ticker: hook time caps will not fire");
-    }
 }

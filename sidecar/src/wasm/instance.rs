@@ -97,6 +97,9 @@ impl Instance {
         // Start-up may compile regexes and the like, and a busy machine may hold it up: give it
         // ten hooks' worth, at least a second, for each of its steps.
         let start_ticks = ticks((hook_timeout * 10).max(Duration::from_secs(1)));
+        let ticker = plugin.ticker.clone();
+        ticker.allow(start_ticks);
+        ticker.enter();
         store.set_epoch_deadline(start_ticks);
         let instance = pre
             .instantiate(&mut store)
@@ -163,6 +166,7 @@ impl Instance {
                 store,
                 timeout_ticks: ticks(hook_timeout),
                 start_ticks,
+                ticker,
                 healthy: true,
             },
         };

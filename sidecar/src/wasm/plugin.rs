@@ -33,6 +33,8 @@ pub struct PluginShared {
     pub metrics: PluginMetrics,
     pub custom_metrics: CustomMetrics,
     pub services: Arc<Services>,
+    /// The engine's epoch ticker: the plugin's callbacks keep it going.
+    pub ticker: Arc<super::ticker::Ticker>,
 }
 
 impl PluginShared {

@@ -249,3 +249,42 @@ fn start_up_callbacks_get_the_start_budget_not_the_hook_cap() -> Result<(), Stri
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_hook_that_starts_while_the_ticker_sleeps_meets_its_time_cap() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let endless = r#"(module
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+          (loop $forever (br $forever))
+          (i32.const 0)))"#;
+    let p = plugin(&engine, endless, FailurePolicy::FailClosed)?;
+    // Idle for longer than the start-up budget (1 s): the ticker goes to sleep.
+    let ticker = p.shared.ticker.clone();
+    for _ in 0..1000 {
+        if ticker.asleep() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ticker.asleep(),
+        "still ticking after {} ticks",
+        ticker.ticks()
+    );
+    let chain = Arc::new(Chain::new(vec![p], 1024));
+    let mut cs = ChainStream::new(chain, info());
+    let started = std::time::Instant::now();
+    let verdict = cs.request_headers(request(), true).await;
+    assert!(
+        matches!(verdict, RequestVerdict::Answer { ref response, .. } if response.status() == 503),
+        "the endless hook was not stopped"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

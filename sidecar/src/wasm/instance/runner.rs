@@ -22,6 +22,7 @@ pub struct Runner {
     /// request hook's, as Envoy does not bound them at all and they may compile patterns.
     pub start_ticks: u64,
     pub healthy: bool,
+    pub ticker: std::sync::Arc<crate::wasm::ticker::Ticker>,
 }
 
 impl Runner {
@@ -40,6 +41,7 @@ impl Runner {
         let data = self.store.data_mut();
         let (saved_current, saved_effective) = (data.current, data.effective.take());
         data.current = ctx;
+        self.ticker.enter();
         self.store.set_epoch_deadline(if hook == Hook::Start {
             self.start_ticks
         } else {
