@@ -1,13 +1,15 @@
-//! The operator end to end: the real `kubectl` against the Kubernetes API test server, the real
-//! `proxlet-operator run`, and a real OCI registry (Debian's `docker-registry`).
+//! The operator end to end: the real kube-apiserver with etcd, the real `kubectl`, the real
+//! `proxlet-operator run` authenticated as its own service account with the Helm chart's RBAC,
+//! and a real OCI registry (Debian's `docker-registry`).
 //!
-//! kubectl installs the CRDs from `crds/` and applies ProxyPlugins; the operator pulls, verifies
-//! and validates the modules and reports in the status what a user reads with `kubectl get pp`.
+//! The CRDs come from `crds/`; kubectl applies ProxyPlugins in the test's own namespace; the
+//! operator pulls, verifies and validates the modules and reports in the status what a user
+//! reads with `kubectl get pp`.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use proxlet_tests::support::kube::KubeServer;
+use proxlet_tests::support::cluster::{Cluster, Namespace};
 use proxlet_tests::support::operator::{Operator, OperatorBuilder};
 use proxlet_tests::support::plugins;
 use proxlet_tests::support::registry::{Registry, digest};
@@ -20,7 +22,7 @@ const CONVERGE: Duration = Duration::from_secs(60);
 /// A ProxyPlugin manifest.
 fn plugin(name: &str, image: &str, extra: &str) -> String {
     format!(
-        "apiVersion: proxlet.dev/v1alpha1\nkind: ProxyPlugin\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  image: {image}\n{extra}"
+        "apiVersion: proxlet.dev/v1alpha1\nkind: ProxyPlugin\nmetadata:\n  name: {name}\nspec:\n  image: {image}\n{extra}"
     )
 }
 
@@ -59,7 +61,7 @@ async fn publish_as(
     Ok(digest(&std::fs::read(path)?))
 }
 
-async fn get_json(kube: &KubeServer, what: &str) -> Result<Value> {
+async fn get_json(kube: &Namespace<'_>, what: &str) -> Result<Value> {
     let out = kube.kubectl_ok(&["get", what, "-o", "json"]).await?;
     Ok(serde_json::from_str(&out)?)
 }
@@ -72,7 +74,7 @@ fn condition<'a>(pp: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 /// Waits until condition `kind` of `pp/name` has `reason`; returns the object.
-async fn wait_reason(kube: &KubeServer, name: &str, kind: &str, reason: &str) -> Result<Value> {
+async fn wait_reason(kube: &Namespace<'_>, name: &str, kind: &str, reason: &str) -> Result<Value> {
     let what = format!("pp/{name} {kind} reason {reason}");
     let target = format!("pp/{name}");
     let found = wait::until(&what, CONVERGE, || async {
@@ -91,22 +93,26 @@ async fn wait_reason(kube: &KubeServer, name: &str, kind: &str, reason: &str) ->
     }
 }
 
-async fn setup() -> Result<(KubeServer, Registry)> {
-    let kube = KubeServer::start().await?;
-    kube.install_crds().await?;
+/// The test's namespace in the shared control plane, and a registry of its own.
+async fn setup(name: &str) -> Result<(Namespace<'static>, Registry)> {
+    let kube = Cluster::shared().await?.namespace(name).await?;
     Ok((kube, Registry::start().await?))
 }
 
-fn operator(kube: &KubeServer, registry: &Registry) -> OperatorBuilder {
-    Operator::builder(&kube.kubeconfig()).insecure_registry(&registry.host())
+/// The operator as its service account in the test's namespace, reaching `registry`.
+async fn operator(kube: &Namespace<'_>, registry: &Registry) -> Result<OperatorBuilder> {
+    Ok(Operator::in_namespace(kube)
+        .await?
+        .insecure_registry(&registry.host()))
 }
 
 #[tokio::test]
 async fn a_plugin_from_apply_to_delete() -> Result<()> {
-    let (kube, registry) = setup().await?;
+    let (kube, registry) = setup("lifecycle").await?;
     let image = registry.image("plugins/headers:v1");
     let first = publish("header_modifier", &image).await?;
     let op = operator(&kube, &registry)
+        .await?
         .args(["--resync", "1s"])
         .start()
         .await?;
@@ -169,9 +175,7 @@ async fn a_plugin_from_apply_to_delete() -> Result<()> {
             .is_ok_and(|pp| pp["status"]["digest"] == second.as_str())
     })
     .await?;
-    let events = kube
-        .kubectl_ok(&["get", "events", "-n", "default", "-o", "json"])
-        .await?;
+    let events = kube.kubectl_ok(&["get", "events", "-o", "json"]).await?;
     ensure!(events.contains("DigestChanged"), "{events}");
     let (_, offered) = op.admin_get("/api/plugins").await?;
     ensure!(offered.contains(&second), "{offered}");
@@ -218,8 +222,7 @@ async fn a_plugin_from_apply_to_delete() -> Result<()> {
 
 #[tokio::test]
 async fn invalid_specs_are_refused_by_the_schema_with_the_field() -> Result<()> {
-    let kube = KubeServer::start().await?;
-    kube.install_crds().await?;
+    let kube = Cluster::shared().await?.namespace("schema").await?;
     let ok = "oci://registry.example/p:v1";
     for (extra, image, words) in [
         ("  priority: 5000\n", ok, "spec.priority"),
@@ -282,7 +285,7 @@ async fn invalid_specs_are_refused_by_the_schema_with_the_field() -> Result<()> 
 
 #[tokio::test]
 async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> {
-    let (kube, registry) = setup().await?;
+    let (kube, registry) = setup("bad").await?;
     let secured = Registry::builder().htpasswd("ci", "s3cret").start().await?;
     let dead = proxlet_tests::support::registry::free_addr()?.to_string();
     let good = registry.image("plugins/headers:v1");
@@ -302,6 +305,7 @@ async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> 
     let private = secured.image("plugins/private:v1");
     publish_as("noop", &private, Some((&secured.host(), "ci", "s3cret"))).await?;
     let _op = operator(&kube, &registry)
+        .await?
         .insecure_registry(&secured.host())
         .insecure_registry(&dead)
         .args(["--max-module-bytes", "2Mi"])
@@ -408,10 +412,10 @@ async fn bad_modules_and_sources_get_a_reason_a_user_can_act_on() -> Result<()> 
 
 #[tokio::test]
 async fn a_killed_operator_converges_after_restart() -> Result<()> {
-    let (kube, registry) = setup().await?;
+    let (kube, registry) = setup("killed").await?;
     let image = registry.image("plugins/headers:v1");
     publish("header_modifier", &image).await?;
-    let mut op = operator(&kube, &registry).start().await?;
+    let mut op = operator(&kube, &registry).await?.start().await?;
     let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
     let all: String = names
         .iter()
@@ -447,8 +451,12 @@ async fn a_killed_operator_converges_after_restart() -> Result<()> {
 
 #[tokio::test]
 async fn start_up_says_when_the_crd_is_missing_or_rbac_forbids() -> Result<()> {
-    let bare = KubeServer::start().await?;
-    let (status, log) = Operator::builder(&bare.kubeconfig())
+    // A control plane without the CRD, and an operator whose RBAC would allow the list.
+    let bare = Cluster::start().await?;
+    bare.install_operator_role().await?;
+    let ns = bare.namespace("bare").await?;
+    let (status, log) = Operator::in_namespace(&ns)
+        .await?
         .run_to_exit(Duration::from_secs(30))
         .await?;
     ensure!(!status.success(), "{log}");
@@ -458,23 +466,34 @@ async fn start_up_says_when_the_crd_is_missing_or_rbac_forbids() -> Result<()> {
         "{log}"
     );
 
-    let locked = KubeServer::start_with(&["--forbid", "list:proxyplugins"]).await?;
-    locked.install_crds().await?;
-    let (status, log) = Operator::builder(&locked.kubeconfig())
+    // A service account bound to nothing: the real authorizer answers 403.
+    let locked = Cluster::shared().await?.namespace("locked").await?;
+    locked.service_account("nobody").await?;
+    let token = locked
+        .token("nobody", "https://kubernetes.default.svc.cluster.local")
+        .await?;
+    let kubeconfig = locked.dir().join("nobody.kubeconfig");
+    locked.account_kubeconfig(&kubeconfig, &token)?;
+    let (status, log) = Operator::builder(&kubeconfig, locked.name())
         .run_to_exit(Duration::from_secs(30))
         .await?;
     ensure!(!status.success(), "{log}");
+    let expected = format!(
+        "RBAC forbids the operator to list proxyplugins.proxlet.dev in namespace {}",
+        locked.name()
+    );
+    ensure!(log.contains(&expected), "{log}");
     ensure!(
-        log.contains("RBAC forbids the operator to list proxyplugins.proxlet.dev"),
-        "{log}"
+        log.contains("system:serviceaccount:"),
+        "the API server's reason: {log}"
     );
     Ok(())
 }
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() -> Result<()> {
-    let (kube, registry) = setup().await?;
-    let mut op = operator(&kube, &registry).start().await?;
+    let (kube, registry) = setup("sigterm").await?;
+    let mut op = operator(&kube, &registry).await?.start().await?;
     op.sigterm()?;
     let status = op.wait_exit(Duration::from_secs(20)).await?;
     ensure!(status.success(), "exit {status}: {}", op.log());
@@ -483,17 +502,13 @@ async fn sigterm_drains_and_exits_zero() -> Result<()> {
 
 #[tokio::test]
 async fn with_two_replicas_one_leads_and_the_other_takes_over() -> Result<()> {
-    let (kube, registry) = setup().await?;
+    let (kube, registry) = setup("replicas").await?;
     let image = registry.image("plugins/headers:v1");
     publish("header_modifier", &image).await?;
+    let base = operator(&kube, &registry).await?;
     let elect = |id: &str| {
-        operator(&kube, &registry).args([
-            "--leader-elect",
-            "--lease-duration",
-            "3s",
-            "--identity",
-            id,
-        ])
+        base.clone()
+            .args(["--leader-elect", "--lease-duration", "3s", "--identity", id])
     };
     let mut first = elect("replica-a").start().await?;
     kube.apply_ok(&plugin("one", &image, "")).await?;
@@ -518,5 +533,38 @@ async fn with_two_replicas_one_leads_and_the_other_takes_over() -> Result<()> {
     .await?;
     kube.apply_ok(&plugin("two", &image, "")).await?;
     wait_reason(&kube, "two", "Ready", "Offered").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_operator_rides_out_a_paused_api_server() -> Result<()> {
+    // A control plane of its own: pausing the shared one would stall every other test.
+    let cluster = Cluster::start().await?;
+    cluster.install_crds().await?;
+    cluster.install_operator_role().await?;
+    let kube = cluster.namespace("paused").await?;
+    let registry = Registry::start().await?;
+    let image = registry.image("plugins/headers:v1");
+    publish("header_modifier", &image).await?;
+    let op = operator(&kube, &registry).await?.start().await?;
+    kube.apply_ok(&plugin("before", &image, "")).await?;
+    wait_reason(&kube, "before", "Ready", "Offered").await?;
+
+    // The API server stops answering (SIGSTOP) for longer than a request's timeout would allow.
+    cluster.pause()?;
+    let paused = tokio::time::Instant::now();
+    while paused.elapsed() < Duration::from_secs(6) {
+        let (status, _) = op.admin_get("/healthz").await?;
+        ensure!(
+            status == 200,
+            "the operator's /healthz answered {status} while the API paused"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.resume()?;
+
+    // Its watch recovers: a ProxyPlugin applied after the pause is reconciled.
+    kube.apply_ok(&plugin("after", &image, "")).await?;
+    wait_reason(&kube, "after", "Ready", "Offered").await?;
     Ok(())
 }

@@ -18,14 +18,14 @@ const fn tool(command: &'static str, package: &'static str) -> Tool {
 /// What `demo` needs.
 pub const DEMO: [Tool; 1] = [tool("curl", "curl")];
 
-/// What the test suite needs: clients (curl, h2load, kubectl), `promtool`, an OCI registry, and
-/// `/usr/bin/time` (peak memory of a process).
-pub const TEST: [Tool; 6] = [
+/// What the test suite needs: clients (curl, h2load), `promtool`, an OCI registry, and
+/// `/usr/bin/time` (peak memory of a process). kubectl and helm come from `tests/cluster`, built
+/// at the control plane's release ([`crate::cluster`]).
+pub const TEST: [Tool; 5] = [
     tool("curl", "curl"),
     tool("h2load", "nghttp2-client"),
     tool("promtool", "prometheus"),
     tool("docker-registry", "docker-registry"),
-    tool("kubectl", "kubernetes-client"),
     tool("time", "time"),
 ];
 

@@ -2,10 +2,12 @@
 //!
 //! - `demo [--once]`: the sidecar in front of a demo upstream, a few requests over HTTP/1.1 and
 //!   HTTP/2, and where to look. `--once` exits after the requests.
-//! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo.
+//! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo. It
+//!   builds the tests' Kubernetes control plane, kubectl and helm from `tests/cluster` first.
 //! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1, and
 //!   the AssemblyScript plugin in `plugins/sdk/assemblyscript` with npm.
 //! - `generate`: writes the CRD manifests under `crds/` from the `proxlet-crds` types.
+//! - `cluster`: builds the tests' control plane, kubectl and helm (`tests/cluster`) if needed.
 //! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
 //!
 //! Each command installs what it needs when it is missing (Debian packages with apt-get).
@@ -14,6 +16,7 @@
 #![allow(clippy::print_stdout)]
 
 mod assemblyscript;
+mod cluster;
 mod demo;
 mod deps;
 
@@ -32,9 +35,10 @@ fn main() -> Result<()> {
         "bench" => bench(&rest),
         "plugins" => plugins(),
         "generate" => generate(),
+        "cluster" => cluster::build(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo [--once] | test | plugins | generate | bench [ARGS]>"
+                "usage: cargo xtask <demo [--once] | test | plugins | generate | cluster | bench [ARGS]>"
             );
             bail!("unknown command {cmd:?}")
         }
@@ -101,7 +105,9 @@ fn test() -> Result<()> {
         "--target",
         HOST_TARGET,
     ]))?;
-    // The end-to-end tests start these binaries as processes.
+    // The end-to-end tests start these binaries as processes, and the operator's tests a real
+    // Kubernetes control plane with kubectl and helm.
+    cluster::build()?;
     sh(cargo().args(["build", "--workspace", "--bins"]))?;
     sh(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
     demo::run(true)

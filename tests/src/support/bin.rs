@@ -36,3 +36,26 @@ pub fn repo_root() -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// The path of a tool built from `tests/cluster` (`proxlet-cluster`, `kubectl`, `helm`):
+/// `$ENV_VAR` when set, else `target/go/bin/NAME` of the target directory the tests were built
+/// into, where `cargo xtask test` builds them.
+pub fn go_tool(name: &str, env_var: &str) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
+        let path = PathBuf::from(path);
+        ensure!(path.is_file(), "{env_var}={} is not a file", path.display());
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("current test executable")?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .context("test executable has no target dir")?;
+    let path = target.join("go/bin").join(name);
+    ensure!(
+        path.is_file(),
+        "{name} not found at {}: run `cargo xtask test` (it builds tests/cluster), or set {env_var}",
+        path.display()
+    );
+    Ok(path)
+}

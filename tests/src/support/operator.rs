@@ -1,8 +1,10 @@
-//! The real `proxlet-operator run` as a process, against a [`KubeServer`](super::kube::KubeServer).
+//! The real `proxlet-operator run` as a process, against a real API server
+//! ([`Cluster`](super::cluster::Cluster)).
 //!
-//! [`OperatorBuilder::start`] starts it with the server's kubeconfig, its module cache in a
-//! temporary directory (kept across restarts of the same [`Operator`]), and returns once
-//! `GET /readyz` answers 200. Dropping it kills the process and prints the end of its log
+//! [`Operator::in_namespace`] runs it as its own service account, bound to the Helm chart's
+//! RBAC rules and nothing more, watching one test namespace (and holding its Lease there).
+//! [`OperatorBuilder::start`] starts it with its module cache in a temporary directory (kept
+//! across restarts of the same [`Operator`]), and returns once `GET /readyz` answers 200. Dropping it kills the process and prints the end of its log
 //! (shown by the test harness only when the test fails).
 
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::support::cluster::Namespace;
 use crate::support::{bin, client, registry, wait};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,6 +25,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug, Default)]
 pub struct OperatorBuilder {
     kubeconfig: PathBuf,
+    namespace: String,
     args: Vec<String>,
 }
 
@@ -75,10 +79,18 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// An operator using the API server whose kubeconfig is `kubeconfig`.
-    pub fn builder(kubeconfig: &Path) -> OperatorBuilder {
+    /// An operator authenticated as namespace `ns`'s operator service account (the chart's
+    /// RBAC), watching only `ns` and holding its Lease there.
+    pub async fn in_namespace(ns: &Namespace<'_>) -> Result<OperatorBuilder> {
+        let kubeconfig = ns.operator_kubeconfig().await?;
+        Ok(Operator::builder(&kubeconfig, ns.name()))
+    }
+
+    /// An operator using `kubeconfig` (whatever identity it holds), watching `namespace`.
+    pub fn builder(kubeconfig: &Path, namespace: &str) -> OperatorBuilder {
         OperatorBuilder {
             kubeconfig: kubeconfig.to_path_buf(),
+            namespace: namespace.to_owned(),
             args: Vec::new(),
         }
     }
@@ -182,7 +194,9 @@ impl Operator {
             .arg("--cache-dir")
             .arg(self.cache_dir())
             .args(&self.builder.args)
+            .args(["--namespace", &self.builder.namespace])
             .env("KUBECONFIG", &self.builder.kubeconfig)
+            .env("POD_NAMESPACE", &self.builder.namespace)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
