@@ -149,6 +149,11 @@ impl Cluster {
         &self.kubeconfig
     }
 
+    /// The program's directory (removed when it stops).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The API server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -332,6 +337,19 @@ impl Namespace<'_> {
     /// `kubectl apply -f -`, failing unless it succeeds.
     pub async fn apply_ok(&self, yaml: &str) -> Result<String> {
         self.cli().apply_ok(yaml).await
+    }
+
+    /// `kubectl ARGS` with `input` on stdin, failing unless it succeeds; returns stdout.
+    pub async fn kubectl_input_ok(&self, args: &[&str], input: &str) -> Result<String> {
+        let out = self.cli().run("kubectl", args, Some(input)).await?;
+        ensure!(
+            out.status.success(),
+            "kubectl {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// `helm ARGS` (admin, this namespace): the output whatever the exit status.
