@@ -5,10 +5,16 @@
 //! from a status condition later: image schemes, the digest pin's shape, ranges and enums, with
 //! CEL rules where a plain schema keyword would give an unhelpful message.
 
+use std::time::Duration;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::plugin_set::Compiled;
+use crate::quantity::{ParseError, parse_bytes, parse_duration};
 
 /// A Proxy-Wasm plugin for the sidecars of the pods it selects.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -63,8 +69,8 @@ pub struct ProxyPluginSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
 
-    /// The root id the module expects (Envoy's `root_id`, Istio's `pluginName`); defaults to
-    /// the resource's name.
+    /// The root id the module expects (Envoy's `root_id`, Istio's `pluginName`); empty by
+    /// default, as in Envoy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub root_id: Option<String>,
@@ -110,8 +116,10 @@ pub enum PullPolicy {
     Always,
 }
 
-/// The plugin's place in the chain (Istio's `PluginPhase`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+/// The plugin's place in the chain (Istio's `PluginPhase`), in chain order.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
 pub enum Phase {
     #[serde(rename = "AUTHN")]
     Authn,
@@ -121,10 +129,13 @@ pub enum Phase {
     Stats,
 }
 
-/// What a request meets when the plugin fails.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+/// What a request meets when the plugin traps, times out or cannot load.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum FailurePolicy {
+    /// Answer the request with a 5xx local response (the default).
+    #[default]
     FailClosed,
+    /// Skip the plugin for that request, and count the skip.
     FailOpen,
 }
 
@@ -133,7 +144,11 @@ pub enum FailurePolicy {
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// The longest one hook call may run, e.g. `20ms` (the default); 1ms to 10s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "hook_timeout",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(us|ms|s)$') && duration(self) >= duration('1ms') && duration(self) <= duration('10s')")
         .message("hookTimeout must be a duration between 1ms and 10s, such as 20ms"))]
@@ -152,14 +167,18 @@ pub struct Limits {
 #[serde(rename_all = "camelCase")]
 pub struct Permissions {
     /// Upstreams (clusters) the plugin may call with `proxy_http_call` / `proxy_grpc_call`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, alias = "http_calls", skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub http_calls: Vec<String>,
     /// Whether the plugin's body callbacks run and may read or change bodies.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub body: bool,
     /// Whether the plugin may use shared data and shared queues.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        alias = "shared_data",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub shared_data: bool,
 }
 
@@ -174,7 +193,11 @@ pub struct MatchRule {
         .message("ports must be between 1 and 65535"))]
     pub ports: Vec<i32>,
     /// Request path prefixes, each starting with `/`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "path_prefixes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.all(p, p.startsWith('/'))")
         .message("path prefixes must start with /"))]
@@ -190,7 +213,10 @@ pub struct ProxyPluginStatus {
     pub observed_generation: Option<i64>,
     /// The module in force: `sha256:` and the digest of its bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
+    /// The module compiled by the operator for sidecars of its own build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<Compiled>,
     /// The first 12 hex digits of `digest`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_digest: Option<String>,
@@ -255,9 +281,23 @@ fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-impl ProxyPluginSpec {
-    /// The root id the sidecar passes to the module: `rootId`, or the resource's name.
-    pub fn root_id_or<'a>(&'a self, name: &'a str) -> &'a str {
-        self.root_id.as_deref().unwrap_or(name)
+impl Limits {
+    /// A hook call's cap when `hookTimeout` is unset.
+    pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_millis(20);
+    /// An instance's memory cap when `memory` is unset.
+    pub const DEFAULT_MEMORY: u64 = 64 << 20;
+
+    /// `hookTimeout`, or its default.
+    pub fn hook_timeout(&self) -> Result<Duration, ParseError> {
+        self.hook_timeout
+            .as_deref()
+            .map_or(Ok(Self::DEFAULT_HOOK_TIMEOUT), parse_duration)
+    }
+
+    /// `memory` in bytes, or its default.
+    pub fn memory_bytes(&self) -> Result<u64, ParseError> {
+        self.memory
+            .as_deref()
+            .map_or(Ok(Self::DEFAULT_MEMORY), parse_bytes)
     }
 }

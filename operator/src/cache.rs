@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
+use proxlet_crds::Digest;
 
 pub use self::refs::Record;
 
@@ -109,24 +109,24 @@ impl ModuleCache {
         }
     }
 
-    /// Whether the module `digest` (`sha256:<hex>` or `<hex>`) is held.
-    pub fn contains(&self, digest: &str) -> bool {
-        self.inner.lock().entries.contains_key(hex_of(digest))
+    /// Whether the module `digest` is held.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.inner.lock().entries.contains_key(digest.hex())
     }
 
     /// The file of module `digest`, if held (not verified: [`ModuleCache::get`] verifies).
-    pub fn path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = hex_of(digest);
-        self.contains(hex).then(|| self.inner.module_path(hex))
+    pub fn path(&self, digest: &Digest) -> Option<PathBuf> {
+        self.contains(digest)
+            .then(|| self.inner.module_path(digest.hex()))
     }
 
     /// The bytes of module `digest`, verified against it; a file that no longer matches is
     /// removed and reported absent. Counts as a use for eviction.
-    pub async fn get(&self, digest: &str) -> Option<Bytes> {
-        let hex = hex_of(digest).to_owned();
-        if !self.contains(&hex) {
+    pub async fn get(&self, digest: &Digest) -> Option<Bytes> {
+        if !self.contains(digest) {
             return None;
         }
+        let hex = digest.hex().to_owned();
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || inner.read_verified(&hex))
             .await
@@ -134,8 +134,8 @@ impl ModuleCache {
             .flatten()
     }
 
-    /// Stores `bytes` (a no-op but for the access time when held); returns `sha256:<hex>`.
-    pub async fn insert(&self, bytes: Bytes) -> io::Result<String> {
+    /// Stores `bytes` (a no-op but for the access time when held); returns their digest.
+    pub async fn insert(&self, bytes: Bytes) -> io::Result<Digest> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || inner.insert(&bytes))
             .await
@@ -148,7 +148,7 @@ impl ModuleCache {
         state
             .refs
             .get(key)
-            .filter(|r| state.entries.contains_key(hex_of(&r.digest)))
+            .filter(|r| state.entries.contains_key(r.digest.hex()))
             .cloned()
     }
 
@@ -158,18 +158,17 @@ impl ModuleCache {
         state
             .refs
             .find(|r| r.manifest_digest.as_deref() == Some(manifest_digest))
-            .filter(|r| state.entries.contains_key(hex_of(&r.digest)))
+            .filter(|r| state.entries.contains_key(r.digest.hex()))
             .cloned()
     }
 
     /// A record for the held module `digest` (any reference), for a pinned `IfNotPresent`.
-    pub fn by_digest(&self, digest: &str) -> Option<Record> {
+    pub fn by_digest(&self, digest: &Digest) -> Option<Record> {
         let state = self.inner.lock();
-        let hex = hex_of(digest);
         state
             .refs
-            .find(|r| hex_of(&r.digest) == hex)
-            .filter(|_| state.entries.contains_key(hex))
+            .find(|r| &r.digest == digest)
+            .filter(|_| state.entries.contains_key(digest.hex()))
             .cloned()
     }
 
@@ -208,7 +207,7 @@ impl Inner {
     fn read_verified(&self, hex: &str) -> Option<Bytes> {
         let path = self.module_path(hex);
         let bytes = std::fs::read(&path).ok();
-        if let Some(bytes) = bytes.filter(|b| hex::encode(Sha256::digest(b)) == hex) {
+        if let Some(bytes) = bytes.filter(|b| Digest::of(b).hex() == hex) {
             self.touch(hex, &path);
             return Some(bytes.into());
         }
@@ -218,12 +217,13 @@ impl Inner {
         None
     }
 
-    fn insert(&self, bytes: &[u8]) -> io::Result<String> {
-        let hex = hex::encode(Sha256::digest(bytes));
+    fn insert(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let digest = Digest::of(bytes);
+        let hex = digest.hex().to_owned();
         let path = self.module_path(&hex);
         if self.lock().entries.contains_key(&hex) && path.is_file() {
             self.touch(&hex, &path);
-            return Ok(format!("sha256:{hex}"));
+            return Ok(digest);
         }
         let tmp = self.temp_path();
         let written = (|| {
@@ -248,7 +248,7 @@ impl Inner {
             state.total += entry.size;
         }
         self.evict(Some(&hex));
-        Ok(format!("sha256:{hex}"))
+        Ok(digest)
     }
 
     /// Marks a use: in memory, and as the file's modification time for the next start.
@@ -287,7 +287,7 @@ impl Inner {
                 if let Some(old) = state.entries.remove(&hex) {
                     state.total -= old.size;
                 }
-                state.refs.retain(|r| hex_of(&r.digest) != hex);
+                state.refs.retain(|r| r.digest.hex() != hex);
                 hex
             };
             tracing::info!(digest = %victim, "evicting module from the cache");
@@ -296,11 +296,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// `<hex>` of `sha256:<hex>` (or of `<hex>`).
-fn hex_of(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 fn is_hex64(s: &str) -> bool {

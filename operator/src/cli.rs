@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use proxlet_crds::{ArtifactFormat, PullPolicy};
+use proxlet_crds::{ArtifactFormat, Digest, PullPolicy};
 use serde::Serialize;
 
 use crate::fetch::Credentials;
@@ -135,7 +135,7 @@ pub enum Format {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FetchReport {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub format: ArtifactFormat,
     pub abi: &'static str,
@@ -242,24 +242,14 @@ fn default_cache_dir() -> Result<PathBuf, CommandError> {
     Ok(base.join("proxlet/modules"))
 }
 
-/// `1048576`, `512Ki`, `64Mi`, `1Gi`.
+/// A size flag: bytes or a quantity such as `64Mi` (the one grammar, [`proxlet_crds::quantity`]).
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, ""),
-    };
-    let shift = match unit {
-        "" => 0,
-        "Ki" => 10,
-        "Mi" => 20,
-        "Gi" => 30,
-        _ => return Err(format!("{text:?}: use bytes or a Ki, Mi or Gi suffix")),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    proxlet_crds::quantity::parse_bytes(text).map_err(|e| e.to_string())
+}
+
+/// A duration flag such as `5m` or `15s` (the one grammar, [`proxlet_crds::quantity`]).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    proxlet_crds::quantity::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

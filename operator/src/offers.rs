@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
+use proxlet_crds::Digest;
 use serde::Serialize;
 
 /// One offered plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Offer {
-    pub digest: String,
+    pub digest: Digest,
     pub generation: Option<i64>,
 }
 

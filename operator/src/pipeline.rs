@@ -33,9 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use proxlet_crds::{ArtifactFormat, PullPolicy};
+use proxlet_crds::{ArtifactFormat, Digest, PullPolicy};
 use proxlet_sidecar::wasm::engine::{AbiVersion, LoadError};
-use sha2::{Digest as _, Sha256};
 
 pub use self::error::{Mismatch, PipelineError, Reason, Stage};
 use crate::cache::{CacheStats, ModuleCache, Record};
@@ -112,8 +111,8 @@ impl std::fmt::Debug for PullSecret {
 /// A module fetched, verified, validated and in the cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
-    /// `sha256:<hex>` of the module's bytes: the name sidecars fetch it by.
-    pub digest: String,
+    /// The module's digest: the name sidecars fetch it by.
+    pub digest: Digest,
     pub size: u64,
     pub format: ArtifactFormat,
     pub abi: AbiVersion,
@@ -138,7 +137,7 @@ pub struct Pipeline {
     http: reqwest::Client,
     cache: ModuleCache,
     validator: Validator,
-    abi: Mutex<HashMap<String, AbiVersion>>,
+    abi: Mutex<HashMap<Digest, AbiVersion>>,
     /// One resolve at a time per reference: plugins sharing an image wait for the first pull
     /// and are answered from the cache, so a digest is pulled once, not once per plugin.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -247,7 +246,7 @@ impl Pipeline {
         let record = self
             .cache
             .lookup(key)
-            .or_else(|| pin.and_then(|p| self.cache.by_digest(&p.digest())))
+            .or_else(|| pin.and_then(|p| self.cache.by_digest(p.digest())))
             .or_else(|| match source {
                 Source::Oci(r) => r.digest().and_then(|d| self.cache.by_manifest(d)),
                 _ => None,
@@ -261,7 +260,7 @@ impl Pipeline {
 
     /// The cached module of `record`, when it is still intact and matches the pin.
     async fn hit(&self, record: Record, pin: Option<&Pin>) -> Option<Resolved> {
-        if pin.is_some_and(|p| p.digest() != record.digest) {
+        if pin.is_some_and(|p| p.digest() != &record.digest) {
             return None;
         }
         let bytes = self.cache.get(&record.digest).await?;
@@ -286,14 +285,14 @@ impl Pipeline {
         transfer: Transfer,
         private: bool,
     ) -> Result<Resolved, PipelineError> {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&fetched.bytes)));
+        let digest = Digest::of(&fetched.bytes);
         if let Some(pin) = pin
-            && pin.digest() != digest
+            && pin.digest() != &digest
         {
             return Err(PipelineError::DigestMismatch {
                 what: Mismatch::Pin,
-                expected: pin.digest(),
-                actual: digest,
+                expected: pin.digest().to_string(),
+                actual: digest.to_string(),
             });
         }
         let abi = self.validate(&digest, fetched.bytes.clone()).await?;
@@ -334,16 +333,16 @@ impl Pipeline {
     }
 
     /// Validates once per digest per process; the verdict is remembered.
-    async fn validate(&self, digest: &str, bytes: Bytes) -> Result<AbiVersion, PipelineError> {
+    async fn validate(&self, digest: &Digest, bytes: Bytes) -> Result<AbiVersion, PipelineError> {
         if let Some(abi) = self.lock_abi().get(digest) {
             return Ok(*abi);
         }
         let abi = self.validator.validate(bytes).await?;
-        self.lock_abi().insert(digest.to_owned(), abi);
+        self.lock_abi().insert(digest.clone(), abi);
         Ok(abi)
     }
 
-    fn lock_abi(&self) -> std::sync::MutexGuard<'_, HashMap<String, AbiVersion>> {
+    fn lock_abi(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, AbiVersion>> {
         self.abi.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

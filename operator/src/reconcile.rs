@@ -19,7 +19,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as Finalized, finalizer};
 use kube::{Client, Resource, ResourceExt};
-use proxlet_crds::{ProxyPlugin, ProxyPluginStatus, PullPolicy};
+use proxlet_crds::{Digest, ProxyPlugin, ProxyPluginStatus, PullPolicy};
 
 pub use self::backoff::Backoff;
 use self::events::Events;
@@ -170,7 +170,7 @@ async fn cleanup(plugin: &ProxyPlugin, ns: &str, ctx: &Context) -> Result<Action
 }
 
 /// The digest to offer: the one in force while `Ready` is `True`.
-fn next_offer(status: &ProxyPluginStatus) -> Option<String> {
+fn next_offer(status: &ProxyPluginStatus) -> Option<Digest> {
     let ready = status
         .conditions
         .iter()

@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 
 use oci_client::Reference;
+use proxlet_crds::Digest;
 
 use crate::pipeline::PipelineError;
 
@@ -31,9 +32,9 @@ pub enum Source {
     File(PathBuf),
 }
 
-/// A `spec.sha256` pin: 64 lowercase hex digits of the module's SHA-256.
+/// A `spec.sha256` pin: the digest the module must have.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pin(String);
+pub struct Pin(Digest);
 
 impl Pin {
     /// Parses 64 hex digits, with or without a `sha256:` prefix, in either case.
@@ -45,17 +46,19 @@ impl Pin {
                 format!("sha256 {pin:?} is not 64 hexadecimal digits"),
             ));
         }
-        Ok(Self(hex.to_ascii_lowercase()))
+        Digest::from_hex(&hex.to_ascii_lowercase())
+            .map(Self)
+            .map_err(|e| PipelineError::invalid(image, e.to_string()))
     }
 
     /// The 64 lowercase hex digits.
     pub fn hex(&self) -> &str {
-        &self.0
+        self.0.hex()
     }
 
-    /// `sha256:<hex>`.
-    pub fn digest(&self) -> String {
-        format!("sha256:{}", self.0)
+    /// The digest the module must have.
+    pub fn digest(&self) -> &Digest {
+        &self.0
     }
 }
 
@@ -240,7 +243,7 @@ mod tests {
         let hex = "AB".repeat(32);
         let pin = Pin::parse("i", &format!("sha256:{hex}")).ok();
         assert_eq!(
-            pin.map(|p| p.digest()),
+            pin.map(|p| p.digest().to_string()),
             Some(format!("sha256:{}", "ab".repeat(32)))
         );
         assert!(Pin::parse("i", "abc").is_err());

@@ -32,7 +32,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// How often tags under `imagePullPolicy: Always` are resolved again.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub resync: Duration,
     /// Reconcile only while holding a Lease (run more than one replica with this).
     #[arg(long, env = "PROXLET_LEADER_ELECT")]
@@ -47,7 +47,7 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
     /// How long a holder that stopped renewing keeps the Lease.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = crate::cli::parse_duration)]
     pub lease_duration: Duration,
     #[command(flatten)]
     pub pipeline: PipelineArgs,

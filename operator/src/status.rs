@@ -39,7 +39,7 @@ pub fn next_status(
     let wants = match outcome {
         Outcome::Ready(r) => {
             next.digest = Some(r.digest.clone());
-            next.short_digest = Some(short(&r.digest));
+            next.short_digest = Some(r.digest.short().to_owned());
             next.size = i64::try_from(r.size).ok();
             next.format = Some(r.format);
             next.abi = Some(r.abi.label().to_owned());
@@ -53,12 +53,6 @@ pub fn next_status(
         .map(|w| condition(old, w, generation, now))
         .collect();
     next
-}
-
-/// `sha256:` and the first 12 hex digits.
-pub fn short(digest: &str) -> String {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    hex.chars().take(12).collect()
 }
 
 fn ready_wants(r: &Resolved) -> Vec<Want> {
@@ -126,7 +120,7 @@ fn fetch_failed_wants(
     reason: &'static str,
     message: String,
 ) -> Vec<Want> {
-    let in_force = prev.and_then(|p| p.digest.as_deref());
+    let in_force = prev.and_then(|p| p.digest.as_ref());
     let message = match in_force {
         Some(d) => format!("{message}; {d} stays in force"),
         None => message,
@@ -154,7 +148,7 @@ fn fetch_failed_wants(
 
 /// `Ready`: still `True` on the digest in force when an earlier one validated, else `False`.
 fn keep_or_fail(prev: Option<&ProxyPluginStatus>, reason: Reason, why: &str) -> Want {
-    match prev.and_then(|p| p.digest.as_deref()) {
+    match prev.and_then(|p| p.digest.as_ref()) {
         Some(d) => want(
             ConditionType::Ready,
             "True",

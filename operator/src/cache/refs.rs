@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use proxlet_crds::ArtifactFormat;
+use proxlet_crds::{ArtifactFormat, Digest};
 use serde::{Deserialize, Serialize};
 
 /// The file name under the cache directory.
@@ -16,8 +16,8 @@ pub const FILE: &str = "refs.json";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
-    /// `sha256:<hex>` of the module's bytes.
-    pub digest: String,
+    /// The module's digest.
+    pub digest: Digest,
     pub format: ArtifactFormat,
     /// The manifest digest the reference resolved to (OCI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

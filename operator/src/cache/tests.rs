@@ -8,9 +8,9 @@ fn module(fill: u8, len: usize) -> Bytes {
     Bytes::from(vec![fill; len])
 }
 
-fn record(digest: &str) -> Record {
+fn record(digest: &Digest) -> Record {
     Record {
-        digest: digest.to_owned(),
+        digest: digest.clone(),
         format: ArtifactFormat::Cncf,
         manifest_digest: Some("sha256:m".to_owned()),
         private: false,
@@ -22,8 +22,8 @@ async fn stores_by_digest_and_verifies_on_read() {
     let dir = tempfile::tempdir().unwrap();
     let cache = ModuleCache::open(dir.path(), 1 << 20).unwrap();
     let digest = cache.insert(module(1, 100)).await.unwrap();
-    let hex = hex::encode(Sha256::digest(vec![1u8; 100]));
-    assert_eq!(digest, format!("sha256:{hex}"));
+    assert_eq!(digest, Digest::of(&[1u8; 100]));
+    let hex = digest.hex();
     assert!(dir.path().join(format!("sha256/{hex}.wasm")).is_file());
     assert_eq!(cache.get(&digest).await, Some(module(1, 100)));
     assert_eq!(

@@ -49,8 +49,8 @@ impl Events {
             self.publish(plugin, type_, &now.reason, kind.as_str(), now.message)
                 .await;
         }
-        let old = prev.and_then(|p| p.digest.as_deref());
-        if let (Some(old), Some(new)) = (old, next.digest.as_deref())
+        let old = prev.and_then(|p| p.digest.as_ref());
+        if let (Some(old), Some(new)) = (old, next.digest.as_ref())
             && old != new
         {
             let note = format!("{old} replaced by {new}");

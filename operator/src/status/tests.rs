@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use proxlet_crds::ArtifactFormat;
+use proxlet_crds::{ArtifactFormat, Digest};
 use proxlet_sidecar::wasm::engine::AbiVersion;
 
 use super::*;
@@ -8,7 +8,7 @@ use crate::pipeline::Transfer;
 
 fn resolved(digest: &str, pulled: bool) -> Resolved {
     Resolved {
-        digest: digest.into(),
+        digest: digest.parse().unwrap_or_else(|e| panic!("{e}")),
         size: 1234,
         format: ArtifactFormat::Cncf,
         abi: AbiVersion::V0_2_1,
@@ -39,7 +39,7 @@ const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222
 fn ready_sets_digest_and_three_true_conditions() {
     let r = resolved(D1, true);
     let s = next_status(None, Some(3), &Outcome::Ready(&r), at(100));
-    assert_eq!(s.digest.as_deref(), Some(D1));
+    assert_eq!(s.digest.as_ref().map(Digest::as_str), Some(D1));
     assert_eq!(s.short_digest.as_deref(), Some("111111111111"));
     assert_eq!(s.observed_generation, Some(3));
     assert_eq!(s.abi.as_deref(), Some("0.2.1"));
@@ -71,7 +71,7 @@ fn transition_time_moves_only_when_status_flips() {
     );
     assert_eq!(get(&again, "Ready").last_transition_time.0, at(100));
     assert_eq!(get(&again, "Fetched").reason, "Cached");
-    assert_eq!(again.digest.as_deref(), Some(D2));
+    assert_eq!(again.digest.as_ref().map(Digest::as_str), Some(D2));
     // A fetch failure flips Fetched only; Ready stays True on the digest in force.
     let err = PipelineError::ImageNotFound {
         image: "oci://r/x:v2".into(),
@@ -95,7 +95,7 @@ fn transition_time_moves_only_when_status_flips() {
         ("True", "StaleDigest")
     );
     assert_eq!(ready.last_transition_time.0, at(100));
-    assert_eq!(failed.digest.as_deref(), Some(D2));
+    assert_eq!(failed.digest.as_ref().map(Digest::as_str), Some(D2));
 }
 
 #[test]
