@@ -107,7 +107,7 @@ pub fn format_duration(d: Duration) -> String {
         ("ms", 1_000_000),
         ("us", 1_000),
     ] {
-        if nanos != 0 && nanos % scale == 0 {
+        if nanos != 0 && nanos.is_multiple_of(scale) {
             return format!("{}{unit}", nanos / scale);
         }
     }
