@@ -10,18 +10,21 @@ pub enum ConditionType {
     Fetched,
     /// The module compiled with the sidecar's engine settings and speaks the Proxy-Wasm ABI.
     Validated,
-    /// The module is offered to the matching sidecars.
+    /// The module is offered to the matching sidecars, and none of them refused it.
     Ready,
+    /// Every matching sidecar runs the module in force.
+    Loaded,
 }
 
 impl ConditionType {
-    pub const ALL: [Self; 3] = [Self::Fetched, Self::Validated, Self::Ready];
+    pub const ALL: [Self; 4] = [Self::Fetched, Self::Validated, Self::Ready, Self::Loaded];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fetched => "Fetched",
             Self::Validated => "Validated",
             Self::Ready => "Ready",
+            Self::Loaded => "Loaded",
         }
     }
 }
@@ -47,6 +50,14 @@ pub enum Reason {
     FetchFailed,
     /// Any (Unknown): the operator is working on it.
     Reconciling,
+    /// Loaded: every matching sidecar runs the module in force.
+    AllLoaded,
+    /// Loaded (False): some matching sidecars do not run it yet.
+    Propagating,
+    /// Loaded (False): no sidecar that reports to the operator matches the selector.
+    NoMatchingSidecars,
+    /// Loaded and Ready (False): a matching sidecar could not load it.
+    LoadFailed,
 }
 
 impl Reason {
@@ -61,6 +72,10 @@ impl Reason {
             Self::ValidationFailed => "ValidationFailed",
             Self::FetchFailed => "FetchFailed",
             Self::Reconciling => "Reconciling",
+            Self::AllLoaded => "AllLoaded",
+            Self::Propagating => "Propagating",
+            Self::NoMatchingSidecars => "NoMatchingSidecars",
+            Self::LoadFailed => "LoadFailed",
         }
     }
 }

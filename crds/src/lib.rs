@@ -21,7 +21,7 @@ pub use plugin::{
     ArtifactFormat, FailurePolicy, Limits, MatchRule, Permissions, Phase, ProxyPlugin,
     ProxyPluginSpec, ProxyPluginStatus, PullPolicy, SidecarFailure, Sidecars,
 };
-pub use plugin_set::{LoadState, PluginReport, PluginSet, SetPlugin, SidecarReport};
+pub use plugin_set::{LoadFailure, LoadState, PluginReport, PluginSet, SetPlugin, SidecarReport};
 
 /// The API group of proxlet's resources.
 pub const GROUP: &str = "proxlet.dev";

@@ -30,7 +30,7 @@ use crate::quantity::{ParseError, parse_bytes, parse_duration};
     doc = "A Proxy-Wasm plugin that proxlet sidecars run on the traffic of the pods it selects.",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the module is fetched, validated and offered to sidecars"}"#,
     printcolumn = r#"{"name":"Digest","type":"string","jsonPath":".status.shortDigest","description":"The first 12 hex digits of the module's sha256 digest"}"#,
-    printcolumn = r#"{"name":"Loaded","type":"integer","jsonPath":".status.sidecars.loaded","description":"Matching sidecars that run the current digest"}"#,
+    printcolumn = r#"{"name":"Loaded","type":"string","jsonPath":".status.sidecars.summary","description":"Matching sidecars that run the module in force, of those that match"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Why the plugin is or is not ready"}"#
 )]
@@ -257,16 +257,25 @@ pub enum ArtifactFormat {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sidecars {
+    /// The module the counts are about (the one in force when they were made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Sidecars that report to the operator and whose pod the selector matches.
     pub matched: i32,
+    /// Of those, the ones that run `digest`.
     pub loaded: i32,
+    /// Of those, the ones that could not load it.
     pub failed: i32,
+    /// `loaded/matched`, for `kubectl get`.
+    #[serde(default)]
+    pub summary: String,
     /// Some of the sidecars that failed, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<SidecarFailure>,
 }
 
 /// A sidecar that could not load the plugin.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SidecarFailure {
     pub pod: String,

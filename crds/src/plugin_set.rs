@@ -78,7 +78,7 @@ pub struct Module {
 }
 
 /// A compiled artifact of a module.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Compiled {
     /// The engine it was compiled for: wasmtime's version and settings.
@@ -150,9 +150,49 @@ pub struct PluginReport {
     /// The module the entry of the set named.
     pub digest: Digest,
     pub state: LoadState,
+    /// At which step it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<LoadFailure>,
     /// Why it failed, in the sidecar's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// The step at which a sidecar could not load a plugin: the reason in the ProxyPlugin's
+/// status and the label of the operator's NACK counter.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LoadFailure {
+    /// The module could not be downloaded from the operator.
+    FetchFailed,
+    /// The bytes downloaded do not have the digest the set names.
+    DigestMismatch,
+    /// The module does not compile or link in this sidecar.
+    CompileFailed,
+    /// `_initialize`, `proxy_on_vm_start` or `proxy_on_configure` failed or trapped, or no root
+    /// context started for the root id.
+    StartFailed,
+    /// The set's settings for it are not usable here (a limit, a cluster name).
+    InvalidSettings,
+}
+
+impl LoadFailure {
+    pub const ALL: [Self; 5] = [
+        Self::FetchFailed,
+        Self::DigestMismatch,
+        Self::CompileFailed,
+        Self::StartFailed,
+        Self::InvalidSettings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FetchFailed => "FetchFailed",
+            Self::DigestMismatch => "DigestMismatch",
+            Self::CompileFailed => "CompileFailed",
+            Self::StartFailed => "StartFailed",
+            Self::InvalidSettings => "InvalidSettings",
+        }
+    }
 }
 
 /// The outcome of loading one plugin.

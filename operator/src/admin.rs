@@ -1,5 +1,6 @@
-//! The operator's admin server: `/metrics`, `/healthz`, `/readyz`, and `/api/plugins` (the
-//! modules currently offered, by namespace, for sidecars and for people debugging).
+//! The operator's admin server: `/metrics`, `/healthz`, `/readyz`, `/api/plugins` (each
+//! namespace's plugin set as this replica serves it) and `/api/sidecars` (the sidecars this
+//! replica has heard from, by namespace), for people debugging.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,14 +18,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::offers::Offers;
 use crate::pipeline::Pipeline;
+use crate::reports::Reports;
+use crate::sets::Sets;
 
 /// What the admin server reads.
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub pipeline: Arc<Pipeline>,
-    pub offers: Arc<Offers>,
+    pub sets: Arc<Sets>,
+    pub reports: Arc<Reports>,
     /// True once the CRD is installed and readable (a replica waiting for the leader lease is
     /// ready too: it is healthy, only idle).
     pub ready: Arc<AtomicBool>,
@@ -49,8 +52,22 @@ impl Admin {
             "/healthz" => text(StatusCode::OK, "ok\n"),
             "/readyz" if self.ready.load(Ordering::SeqCst) => text(StatusCode::OK, "ready\n"),
             "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-            "/api/plugins" => {
-                let body = serde_json::to_vec(&self.offers.snapshot()).unwrap_or_default();
+            "/api/plugins" | "/api/sidecars" => {
+                let value = if req.uri().path() == "/api/plugins" {
+                    let sets: std::collections::BTreeMap<String, _> = self
+                        .sets
+                        .namespaces()
+                        .into_iter()
+                        .map(|ns| {
+                            let set = self.sets.current(&ns).set;
+                            (ns, serde_json::to_value(&*set).unwrap_or_default())
+                        })
+                        .collect();
+                    serde_json::to_value(sets).unwrap_or_default()
+                } else {
+                    serde_json::to_value(self.reports.connected().1).unwrap_or_default()
+                };
+                let body = serde_json::to_vec(&value).unwrap_or_default();
                 let mut res = Response::new(Full::new(Bytes::from(body)));
                 res.headers_mut().insert(
                     header::CONTENT_TYPE,

@@ -2,7 +2,6 @@
 //! missing or RBAC forbids a verb, then kube-runtime's `Controller` with bounded concurrency,
 //! running [`reconcile`] until told to stop (finishing the reconciles in flight).
 
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -10,6 +9,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::watcher;
 use proxlet_crds::ProxyPlugin;
+use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::{self, Context};
 
@@ -40,7 +40,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn api(&self, client: kube::Client) -> Api<ProxyPlugin> {
+    pub fn api(&self, client: kube::Client) -> Api<ProxyPlugin> {
         match &self.namespace {
             Some(ns) => Api::namespaced(client, ns),
             None => Api::all(client),
@@ -70,17 +70,29 @@ pub async fn preflight(client: kube::Client, scope: &Scope) -> Result<(), StartE
     }
 }
 
-/// Runs the controller until `stop` completes, finishing the reconciles in flight.
-pub async fn run(
-    ctx: Arc<Context>,
-    scope: Scope,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
-) {
+/// Runs the controller until `stop` is cancelled, finishing the reconciles in flight. Stopped
+/// before its first list of ProxyPlugins arrived, it has nothing in flight and returns at once.
+pub async fn run(ctx: Arc<Context>, scope: Scope, stop: CancellationToken) {
     let api = scope.api(ctx.client.clone());
     let config = controller::Config::default().concurrency(scope.concurrency);
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let early = {
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                () = stop.cancelled() => true,
+                ready = store.wait_until_ready() => ready.is_err(),
+            }
+        }
+    };
+    let trigger = {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    };
+    let running = controller
         .with_config(config)
-        .graceful_shutdown_on(stop)
+        .graceful_shutdown_on(trigger)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             match result {
@@ -90,6 +102,14 @@ pub async fn run(
                 }
                 Err(e) => tracing::warn!(error = %e, "controller"),
             }
-        })
-        .await;
+        });
+    tokio::pin!(running);
+    tokio::select! {
+        () = &mut running => {}
+        stopped = early => {
+            if !stopped {
+                running.await;
+            }
+        }
+    }
 }

@@ -7,6 +7,9 @@ use prometheus::{
     TextEncoder,
 };
 
+mod delivery;
+
+pub use self::delivery::{Delivery, Served};
 use crate::pipeline::{Reason, Resolved};
 
 /// How a reconcile ended.
@@ -35,6 +38,8 @@ pub struct Metrics {
     pull_bytes: IntCounter,
     cache_entries: IntGauge,
     cache_bytes: IntGauge,
+    /// The plugin-set server's and the sidecar reports' series.
+    pub delivery: Delivery,
 }
 
 const SECONDS: [f64; 12] = [
@@ -107,7 +112,9 @@ impl Metrics {
             errors.with_label_values(&[r.as_str()]);
         }
         errors.with_label_values(&[API_ERROR]);
+        let delivery = Delivery::new(&registry)?;
         Ok(Self {
+            delivery,
             registry,
             reconciles,
             errors,

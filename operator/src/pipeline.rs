@@ -25,6 +25,7 @@
 //! not downloaded again), so a `ProxyPlugin` with wrong or no credentials cannot borrow a private
 //! module another one pulled. Public modules are answered from the cache.
 
+mod compiled;
 mod error;
 
 use std::collections::HashMap;
@@ -33,9 +34,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use proxlet_crds::plugin_set::Compiled;
 use proxlet_crds::{ArtifactFormat, Digest, PullPolicy};
 use proxlet_sidecar::wasm::engine::{AbiVersion, LoadError};
 
+use self::compiled::CompiledStore;
 pub use self::error::{Mismatch, PipelineError, Reason, Stage};
 use crate::cache::{CacheStats, ModuleCache, Record};
 use crate::fetch::{self, Credentials, FetchSettings, Fetched, oci};
@@ -116,6 +119,8 @@ pub struct Resolved {
     pub size: u64,
     pub format: ArtifactFormat,
     pub abi: AbiVersion,
+    /// The module compiled by this operator, for sidecars of its build.
+    pub compiled: Option<Compiled>,
     /// False when served from the cache.
     pub pulled: bool,
     /// The manifest digest the OCI reference resolved to.
@@ -137,7 +142,9 @@ pub struct Pipeline {
     http: reqwest::Client,
     cache: ModuleCache,
     validator: Validator,
-    abi: Mutex<HashMap<Digest, AbiVersion>>,
+    /// What validating each digest found, once per process.
+    validated: Mutex<HashMap<Digest, (AbiVersion, Option<Compiled>)>>,
+    compiled: CompiledStore,
     /// One resolve at a time per reference: plugins sharing an image wait for the first pull
     /// and are answered from the cache, so a digest is pulled once, not once per plugin.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -160,12 +167,19 @@ impl Pipeline {
                     source,
                 }
             })?;
+        let validator = Validator::new()?;
         Ok(Self {
             http: fetch::https::client(&settings).map_err(SetupError::Http)?,
             settings,
             cache,
-            validator: Validator::new()?,
-            abi: Mutex::new(HashMap::new()),
+            compiled: CompiledStore::open(&config.cache_dir, &validator.engine()).map_err(
+                |source| SetupError::Cache {
+                    dir: config.cache_dir.clone(),
+                    source,
+                },
+            )?,
+            validator,
+            validated: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
         })
     }
@@ -264,12 +278,13 @@ impl Pipeline {
             return None;
         }
         let bytes = self.cache.get(&record.digest).await?;
-        let abi = self.validate(&record.digest, bytes.clone()).await.ok()?;
+        let (abi, compiled) = self.validate(&record.digest, bytes.clone()).await.ok()?;
         Some(Resolved {
             digest: record.digest,
             size: bytes.len() as u64,
             format: record.format,
             abi,
+            compiled,
             pulled: false,
             manifest_digest: record.manifest_digest,
             transfer: None,
@@ -295,7 +310,7 @@ impl Pipeline {
                 actual: digest.to_string(),
             });
         }
-        let abi = self.validate(&digest, fetched.bytes.clone()).await?;
+        let (abi, compiled) = self.validate(&digest, fetched.bytes.clone()).await?;
         let size = fetched.bytes.len() as u64;
         self.cache
             .insert(fetched.bytes)
@@ -306,6 +321,7 @@ impl Pipeline {
             size,
             format: fetched.format,
             abi,
+            compiled,
             pulled: true,
             manifest_digest: fetched.manifest_digest,
             transfer: Some(transfer),
@@ -333,17 +349,38 @@ impl Pipeline {
     }
 
     /// Validates once per digest per process; the verdict is remembered.
-    async fn validate(&self, digest: &Digest, bytes: Bytes) -> Result<AbiVersion, PipelineError> {
-        if let Some(abi) = self.lock_abi().get(digest) {
-            return Ok(*abi);
+    /// Validates once per digest per process, keeping the compiled artifact; the verdict is
+    /// remembered. An artifact that cannot be stored only means sidecars compile themselves.
+    async fn validate(
+        &self,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> Result<(AbiVersion, Option<Compiled>), PipelineError> {
+        if let Some(known) = self.lock_validated().get(digest) {
+            return Ok(known.clone());
         }
-        let abi = self.validator.validate(bytes).await?;
-        self.lock_abi().insert(digest.clone(), abi);
-        Ok(abi)
+        let (abi, artifact) = self.validator.validate(bytes).await?;
+        let compiled = match self.compiled.put(&artifact) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(%digest, error = %e, "cannot keep the compiled artifact");
+                None
+            }
+        };
+        self.lock_validated()
+            .insert(digest.clone(), (abi, compiled.clone()));
+        Ok((abi, compiled))
     }
 
-    fn lock_abi(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, AbiVersion>> {
-        self.abi.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_validated(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Digest, (AbiVersion, Option<Compiled>)>> {
+        self.validated.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A compiled artifact by its digest, for the plugin-set server.
+    pub async fn compiled(&self, digest: &Digest) -> Option<Bytes> {
+        self.compiled.get(digest).await
     }
 }
 

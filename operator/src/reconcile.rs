@@ -8,7 +8,7 @@
 //! talk to the Kubernetes API are errors (see [`Error`]).
 
 mod backoff;
-mod events;
+pub mod events;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,16 +24,18 @@ use proxlet_crds::{Digest, ProxyPlugin, ProxyPluginStatus, PullPolicy};
 pub use self::backoff::Backoff;
 use self::events::Events;
 use crate::metrics::Metrics;
-use crate::offers::{Offer, Offers};
 use crate::pipeline::{
     ModuleRequest, Pipeline, PipelineError, PullSecret, Reason, Resolved, Stage,
 };
+use crate::sets::{ConfigMaps, Sets};
 use crate::status::{self, Outcome};
 
 /// The finalizer that withdraws a deleted plugin from the sidecars first.
 pub const FINALIZER: &str = "proxlet.dev/offered";
 /// The field manager of the operator's writes.
 pub const MANAGER: &str = "proxlet-operator";
+/// The field manager of `status.sidecars`, which the report folding writes.
+pub const SIDECARS_MANAGER: &str = "proxlet-operator-sidecars";
 const SECRET_KEY: &str = ".dockerconfigjson";
 const SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
 
@@ -42,7 +44,9 @@ pub struct Context {
     pub client: Client,
     pub pipeline: Arc<Pipeline>,
     pub metrics: Arc<Metrics>,
-    pub offers: Arc<Offers>,
+    /// The plugin sets, to withdraw a deleted plugin from its namespace's ConfigMap.
+    pub sets: Arc<Sets>,
+    pub config_maps: ConfigMaps,
     pub events: Events,
     pub backoff: Backoff,
     /// How often a tag under `imagePullPolicy: Always` is resolved again.
@@ -54,15 +58,16 @@ impl Context {
         client: Client,
         pipeline: Arc<Pipeline>,
         metrics: Arc<Metrics>,
-        offers: Arc<Offers>,
+        sets: Arc<Sets>,
         resync: Duration,
     ) -> Self {
         Self {
             events: Events::new(client.clone()),
+            config_maps: ConfigMaps::new(client.clone()),
             client,
             pipeline,
             metrics,
-            offers,
+            sets,
             backoff: Backoff::default(),
             resync,
         }
@@ -105,8 +110,7 @@ pub fn error_policy(plugin: Arc<ProxyPlugin>, error: &Error, ctx: Arc<Context>) 
 
 async fn apply(plugin: &ProxyPlugin, ns: &str, ctx: &Context) -> Result<Action, Error> {
     let started = Instant::now();
-    let name = plugin.name_any();
-    let result = match pull_secret(plugin, ns, ctx).await? {
+    let result = match pull_secret(plugin, ns, &ctx.client).await? {
         Ok(secret) => ctx.pipeline.resolve(&request(plugin, secret)).await,
         Err(e) => Err(e),
     };
@@ -120,16 +124,6 @@ async fn apply(plugin: &ProxyPlugin, ns: &str, ctx: &Context) -> Result<Action, 
         write_status(plugin, ns, &next, ctx).await?;
     }
     ctx.events.transitions(plugin, prev, &next).await;
-    if let Some(digest) = next_offer(&next) {
-        ctx.offers.set(
-            ns,
-            &name,
-            Offer {
-                digest,
-                generation: plugin.meta().generation,
-            },
-        );
-    }
     let k = key(plugin);
     let action = match &result {
         Ok(r) => {
@@ -159,23 +153,34 @@ async fn apply(plugin: &ProxyPlugin, ns: &str, ctx: &Context) -> Result<Action, 
 /// the tag may be pushed again.
 const NOT_RETRYABLE: Duration = Duration::from_secs(300);
 
+/// Withdraws a deleted plugin: its namespace's ConfigMap is written without it before the
+/// finalizer goes, so no sidecar (re)starting from the ConfigMap loads it again. The served set
+/// already left it out when the deletion began.
 async fn cleanup(plugin: &ProxyPlugin, ns: &str, ctx: &Context) -> Result<Action, Error> {
     let name = plugin.name_any();
-    if ctx.offers.remove(ns, &name) {
+    let current = ctx.sets.current(ns).set;
+    let was_offered = current.plugins.iter().any(|p| p.name == name);
+    let rest = current
+        .plugins
+        .iter()
+        .filter(|p| p.name != name)
+        .cloned()
+        .collect();
+    ctx.config_maps
+        .write(&proxlet_crds::PluginSet::new(ns.to_owned(), rest))
+        .await?;
+    if was_offered
+        || plugin
+            .status
+            .as_ref()
+            .and_then(|s| s.digest.as_ref())
+            .is_some()
+    {
         ctx.events.withdrawn(plugin).await;
     }
     ctx.backoff.succeeded(&key(plugin));
     tracing::info!(plugin = %name, namespace = %ns, "withdrawn");
     Ok(Action::await_change())
-}
-
-/// The digest to offer: the one in force while `Ready` is `True`.
-fn next_offer(status: &ProxyPluginStatus) -> Option<Digest> {
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    ready.then(|| status.digest.clone()).flatten()
 }
 
 /// When to resolve again: tags under `Always` every resync period; everything else only when
@@ -208,12 +213,12 @@ fn request(plugin: &ProxyPlugin, pull_secret: Option<PullSecret>) -> ModuleReque
 async fn pull_secret(
     plugin: &ProxyPlugin,
     ns: &str,
-    ctx: &Context,
+    client: &Client,
 ) -> Result<Result<Option<PullSecret>, PipelineError>, Error> {
     let Some(name) = plugin.spec.image_pull_secret.clone() else {
         return Ok(Ok(None));
     };
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let Some(secret) = secrets.get_opt(&name).await? else {
         return Ok(Err(PipelineError::PullSecretMissing { name }));
     };
@@ -236,6 +241,32 @@ async fn pull_secret(
     }
 }
 
+/// Fetches `plugin`'s module with digest `digest` into the cache, pinned to it: for a replica
+/// asked for a module it did not pull (another replica reconciled the plugin).
+pub async fn resolve_pinned(
+    client: &Client,
+    pipeline: &Pipeline,
+    plugin: &ProxyPlugin,
+    digest: &Digest,
+) -> Result<(), String> {
+    let ns = plugin.namespace().unwrap_or_default();
+    let secret = match pull_secret(plugin, &ns, client).await {
+        Ok(Ok(secret)) => secret,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut request = request(plugin, secret);
+    request.sha256 = Some(digest.hex().to_owned());
+    request.pull_policy = PullPolicy::IfNotPresent;
+    pipeline
+        .resolve(&request)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the status by server-side apply, all but `sidecars`: the report folding owns that
+/// field under its own field manager ([`SIDECARS_MANAGER`]).
 async fn write_status(
     plugin: &ProxyPlugin,
     ns: &str,
@@ -243,6 +274,8 @@ async fn write_status(
     ctx: &Context,
 ) -> Result<(), Error> {
     let api: Api<ProxyPlugin> = Api::namespaced(ctx.client.clone(), ns);
+    let mut status = status.clone();
+    status.sidecars = None;
     let body = serde_json::json!({
         "apiVersion": ProxyPlugin::api_version(&()),
         "kind": ProxyPlugin::kind(&()),

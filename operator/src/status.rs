@@ -43,10 +43,12 @@ pub fn next_status(
             next.size = i64::try_from(r.size).ok();
             next.format = Some(r.format);
             next.abi = Some(r.abi.label().to_owned());
+            next.compiled = r.compiled.clone();
             ready_wants(r)
         }
         Outcome::Failed(e) => failed_wants(prev, e),
     };
+    let wants = with_sidecars(wants, &next);
     let old = prev.map(|p| p.conditions.as_slice()).unwrap_or_default();
     next.conditions = wants
         .into_iter()
@@ -162,6 +164,77 @@ fn keep_or_fail(prev: Option<&ProxyPluginStatus>, reason: Reason, why: &str) -> 
             format!("{why}; see the Fetched and Validated conditions"),
         ),
     }
+}
+
+/// Adds `Loaded` from what the sidecars reported (`status.sidecars`, written by the leader's
+/// report folding), and turns `Ready` `False` while a matching sidecar refuses the module.
+fn with_sidecars(mut wants: Vec<Want>, next: &ProxyPluginStatus) -> Vec<Want> {
+    let Some(digest) = &next.digest else {
+        wants.push(want(
+            ConditionType::Loaded,
+            "Unknown",
+            Reason::NotFetched.as_str(),
+            "no module is in force yet".into(),
+        ));
+        return wants;
+    };
+    let counts = next
+        .sidecars
+        .as_ref()
+        .filter(|s| s.digest.as_ref() == Some(digest));
+    let loaded = match counts {
+        Some(s) if s.failed > 0 => {
+            let first = s
+                .failures
+                .first()
+                .map(|f| format!("; {}: {}: {}", f.pod, f.reason, f.message))
+                .unwrap_or_default();
+            let message = format!(
+                "{} of {} matching sidecars could not load {digest}{first}",
+                s.failed, s.matched
+            );
+            if let Some(ready) = wants
+                .iter_mut()
+                .find(|w| w.kind == ConditionType::Ready && w.status == "True")
+            {
+                ready.status = "False";
+                ready.reason = Reason::LoadFailed.as_str();
+                ready.message = message.clone();
+            }
+            want(
+                ConditionType::Loaded,
+                "False",
+                Reason::LoadFailed.as_str(),
+                message,
+            )
+        }
+        Some(s) if s.matched > 0 && s.loaded >= s.matched => want(
+            ConditionType::Loaded,
+            "True",
+            Reason::AllLoaded.as_str(),
+            format!(
+                "{} of {} matching sidecars run {digest}",
+                s.loaded, s.matched
+            ),
+        ),
+        Some(s) if s.matched > 0 => want(
+            ConditionType::Loaded,
+            "False",
+            Reason::Propagating.as_str(),
+            format!(
+                "{} of {} matching sidecars run {digest}",
+                s.loaded, s.matched
+            ),
+        ),
+        _ => want(
+            ConditionType::Loaded,
+            "False",
+            Reason::NoMatchingSidecars.as_str(),
+            "no sidecar reporting to the operator matches the selector".into(),
+        ),
+    };
+    wants.push(loaded);
+    wants
 }
 
 fn want(kind: ConditionType, status: &'static str, reason: &'static str, message: String) -> Want {

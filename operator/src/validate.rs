@@ -4,8 +4,8 @@
 //!
 //! One [`Validator`] (one wasmtime engine) per operator process, shared. Compiling is CPU-heavy,
 //! so it runs on the blocking pool, one module at a time (wasmtime already spreads one compile
-//! over the cores; several at once would only add memory). The compiled module is not kept: the
-//! operator only needs the verdict, which the pipeline remembers per digest.
+//! over the cores; several at once would only add memory). The compiled module is kept only as
+//! its serialized artifact, which the pipeline stores for sidecars of the same engine build.
 
 use std::sync::Arc;
 
@@ -34,8 +34,14 @@ impl Validator {
         })
     }
 
-    /// Checks the header, compiles and links `bytes`; the ABI version it exports.
-    pub async fn validate(&self, bytes: Bytes) -> Result<AbiVersion, PipelineError> {
+    /// The engine's fingerprint, which compiled artifacts are bound to.
+    pub fn engine(&self) -> String {
+        self.engine.fingerprint()
+    }
+
+    /// Checks the header, compiles and links `bytes`; the ABI version it exports and the
+    /// compiled artifact.
+    pub async fn validate(&self, bytes: Bytes) -> Result<(AbiVersion, Vec<u8>), PipelineError> {
         check_header(&bytes)?;
         let _permit = self
             .compiling
@@ -45,7 +51,7 @@ impl Validator {
                 detail: format!("the compile queue is closed: {e}"),
             })?;
         let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || engine.validate(&bytes))
+        tokio::task::spawn_blocking(move || engine.precompile(&bytes))
             .await
             .map_err(|e| PipelineError::CompileFailed {
                 detail: format!("the compile task failed: {e}"),
@@ -128,7 +134,12 @@ mod tests {
             async move { validator.validate(bytes).await }
         };
         let abi = check(r#"(module (func (export "proxy_abi_version_0_2_1")))"#).await;
-        assert_eq!(abi.unwrap(), AbiVersion::V0_2_1);
+        let (abi, artifact) = abi.unwrap();
+        assert_eq!(abi, AbiVersion::V0_2_1);
+        assert!(
+            !artifact.is_empty(),
+            "the compiled artifact comes with the verdict"
+        );
         let none = check("(module)").await.unwrap_err();
         assert_eq!(none.reason(), Reason::NoProxyWasmAbi);
         let import = check(

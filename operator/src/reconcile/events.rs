@@ -6,6 +6,7 @@
 
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
+use proxlet_crds::plugin::SidecarFailure;
 use proxlet_crds::{ConditionType, ProxyPlugin, ProxyPluginStatus};
 
 pub struct Events(Recorder);
@@ -57,6 +58,16 @@ impl Events {
             self.publish(plugin, EventType::Normal, "DigestChanged", "Fetched", note)
                 .await;
         }
+    }
+
+    /// A sidecar that could not load the module in force.
+    pub async fn load_failed(&self, plugin: &ProxyPlugin, failure: &SidecarFailure) {
+        let note = format!(
+            "pod {}: {}: {}",
+            failure.pod, failure.reason, failure.message
+        );
+        self.publish(plugin, EventType::Warning, "LoadFailed", "Load", note)
+            .await;
     }
 
     pub async fn withdrawn(&self, plugin: &ProxyPlugin) {

@@ -12,6 +12,7 @@ fn resolved(digest: &str, pulled: bool) -> Resolved {
         size: 1234,
         format: ArtifactFormat::Cncf,
         abi: AbiVersion::V0_2_1,
+        compiled: None,
         pulled,
         manifest_digest: None,
         transfer: Some(Transfer {

@@ -134,6 +134,26 @@ impl Engine {
         Ok(abi)
     }
 
+    /// Compiles, checks and links a module like [`Engine::validate`], and returns the compiled
+    /// artifact too ([`Module::serialize`]), which an engine with the same
+    /// [`fingerprint`](Self::fingerprint) loads without compiling.
+    pub fn precompile(&self, bytes: &[u8]) -> Result<(AbiVersion, Vec<u8>), LoadError> {
+        let module =
+            Module::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let abi = abi_version(&module)?;
+        self.link(&module)?;
+        let artifact = module.serialize().map_err(|e| {
+            LoadError::Engine(format!("cannot serialize the compiled module: {e:#}"))
+        })?;
+        Ok((abi, artifact))
+    }
+
+    /// What a compiled artifact is bound to: the wasmtime version and the engine's settings.
+    pub fn fingerprint(&self) -> String {
+        // The compatibility hash covers the wasmtime version (its module version strategy).
+        format!("wasmtime-{}", self.settings)
+    }
+
     fn module(&self, digest: &str, bytes: &[u8]) -> Result<Module, LoadError> {
         if let Some(m) = self.lock_compiled().get(digest) {
             return Ok(m.clone());

@@ -62,6 +62,7 @@ impl OperatorBuilder {
         Ok(Operator {
             child: None,
             admin: registry::free_addr()?,
+            plugin_set: registry::free_addr()?,
             dir: tempfile::tempdir()?,
             builder: self,
             starts: 0,
@@ -73,6 +74,7 @@ impl OperatorBuilder {
 pub struct Operator {
     child: Option<Child>,
     admin: SocketAddr,
+    plugin_set: SocketAddr,
     dir: TempDir,
     builder: OperatorBuilder,
     starts: u32,
@@ -97,6 +99,11 @@ impl Operator {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// The plugin-set server's address.
+    pub fn plugin_set_addr(&self) -> SocketAddr {
+        self.plugin_set
     }
 
     /// The module cache directory (survives restarts).
@@ -191,6 +198,7 @@ impl Operator {
         let child = Command::new(bin::path("proxlet-operator", "PROXLET_OPERATOR_BIN")?)
             .arg("run")
             .args(["--admin", &self.admin.to_string()])
+            .args(["--plugin-set-addr", &self.plugin_set.to_string()])
             .arg("--cache-dir")
             .arg(self.cache_dir())
             .args(&self.builder.args)
