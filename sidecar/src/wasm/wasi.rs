@@ -6,6 +6,8 @@
 //! The same functions are registered under `wasi_snapshot_preview1` and the older
 //! `wasi_unstable` (the AssemblyScript SDK imports `proc_exit` from there).
 
+mod poll;
+
 use std::time::{Instant, SystemTime};
 
 use wasmtime::{Caller, Linker, Module, Val};
@@ -161,7 +163,7 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
                 pending.clear();
             }
             for line in lines.into_iter().filter(|l| !l.is_empty()) {
-                c.data().plugin.log(level, line);
+                c.data_mut().log(level, line);
             }
             fault(memory::write_u32(&mut c, ret, written))
         },
@@ -215,6 +217,7 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap(m, "sched_yield", |_: Caller<'_, HostState>| SUCCESS)?;
+    linker.func_wrap(m, "poll_oneoff", poll::poll_oneoff)?;
     linker.func_wrap(
         m,
         "proc_exit",
@@ -244,6 +247,7 @@ const IMPLEMENTED: &[(&str, &str)] = &[
     ("fd_fdstat_get", "ii:i"),
     ("fd_fdstat_set_flags", "ii:i"),
     ("sched_yield", ":i"),
+    ("poll_oneoff", "iiii:i"),
     ("proc_exit", "i:"),
 ];
 
@@ -276,11 +280,13 @@ pub fn stub_missing(linker: &mut Linker<HostState>, module: &Module) -> wasmtime
             continue;
         }
         let results: Vec<wasmtime::ValType> = want.results().collect();
+        let name = import.name().to_owned();
         linker.func_new(
             import.module(),
             import.name(),
             want,
             move |_c, _args, out| {
+                tracing::trace!(call = %name, "WASI call the sandbox does not provide: ENOSYS");
                 for (slot, ty) in out.iter_mut().zip(&results) {
                     *slot = match ty {
                         wasmtime::ValType::I64 => Val::I64(i64::from(ENOSYS)),

@@ -9,6 +9,7 @@ use wasmtime::{Caller, Linker};
 
 use super::{HostResult, Status, memory};
 use crate::wasm::host::HostState;
+use crate::wasm::metrics::Denied;
 use crate::wasm::stream::Phase;
 
 const REQUEST_BODY: i32 = 0;
@@ -18,11 +19,16 @@ const GRPC_CALL_MESSAGE: i32 = 5;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
-/// A copy of buffer `kind` as the acting context sees it now.
-fn snapshot(state: &HostState, kind: i32) -> Result<Bytes, Status> {
+/// A copy of buffer `kind` as the acting context sees it now; `call` is counted if the
+/// plugin's permissions refuse it.
+fn snapshot(state: &mut HostState, kind: i32, call: Denied) -> Result<Bytes, Status> {
+    if kind == PLUGIN_CONFIGURATION {
+        state.read_config = true;
+    }
     match kind {
         REQUEST_BODY | RESPONSE_BODY => {
             if !state.plugin.permissions.body {
+                state.plugin.metrics.deny(call);
                 return Err(Status::NotFound);
             }
             let stream = state.stream().ok_or(Status::NotFound)?;
@@ -72,7 +78,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32|
          -> HostResult {
-            let buf = match snapshot(caller.data(), kind) {
+            let buf = match snapshot(caller.data_mut(), kind, Denied::GetBuffer) {
                 Ok(b) => b,
                 Err(s) => return s.into(),
             };
@@ -107,6 +113,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Status::BadArgument.into();
             }
             if !state.plugin.permissions.body {
+                state.plugin.metrics.deny(Denied::SetBuffer);
                 return Status::NotFound.into();
             }
             let Some(stream) = state.stream() else {
@@ -134,7 +141,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_len: i32,
          ret_flags: i32|
          -> HostResult {
-            let buf = match snapshot(caller.data(), kind) {
+            let buf = match snapshot(caller.data_mut(), kind, Denied::BufferStatus) {
                 Ok(b) => b,
                 Err(s) => return s.into(),
             };
