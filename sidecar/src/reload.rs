@@ -103,11 +103,22 @@ impl Reloader {
                     .map(|(_, p)| p.clone())
             })
             .collect();
+        // The loading threads run in the runtime's context: a plugin's first callbacks arm
+        // timers and start calls there.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let fresh: Vec<Option<Result<Arc<Plugin>, PluginError>>> = std::thread::scope(|s| {
             let handles: Vec<_> = entries
                 .iter()
                 .zip(&reused)
-                .map(|(e, old)| old.is_none().then(|| s.spawn(|| self.host.load(e))))
+                .map(|(e, old)| {
+                    old.is_none().then(|| {
+                        let runtime = runtime.clone();
+                        s.spawn(move || {
+                            let _entered = runtime.as_ref().map(|r| r.enter());
+                            self.host.load(e)
+                        })
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
