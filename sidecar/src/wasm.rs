@@ -162,14 +162,12 @@ impl Host {
                 format!("{} may not: {}", e.name, denied.join("; ")),
             );
         }
-        shared.log(
-            Level::Info,
-            format!(
-                "module {} ({} in {} ms)",
-                &loaded.digest[..12.min(loaded.digest.len())],
-                loaded.compiled.from.label(),
-                loaded.compiled.took.as_millis()
-            ),
+        tracing::info!(
+            plugin = %e.name,
+            digest = %loaded.digest,
+            compile = loaded.compiled.from.label(),
+            took_ms = loaded.compiled.took.as_secs_f64() * 1000.0,
+            "plugin module loaded"
         );
         let settings = Settings {
             source: e.path.display().to_string(),

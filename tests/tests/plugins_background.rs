@@ -1,5 +1,6 @@
-//! Background plugins, load-time checks and permissions, with Rust SDK fixtures and a `.wat`
-//! module shaped like a C++ SDK one, in a real sidecar seen through curl and the admin API.
+//! Background plugins, load-time checks, permissions and plugin metric names, with Rust SDK
+//! fixtures and `.wat` modules (one shaped like a C++ SDK one), in a real sidecar seen through
+//! curl and the admin API.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -280,4 +281,59 @@ async fn a_module_without_a_root_context_for_its_root_id_is_reported() -> Result
     let status = plugins::plugin(&set, "cpp-style").await?;
     ensure!(status.warnings.is_empty(), "{status:?}");
     Ok(())
+}
+
+/// A module that defines a counter whose name carries its values, as Envoy plugins write them,
+/// and counts each request on it.
+const TAGGED: &str = r#"(module
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_increment_metric" (func $inc (param i32 i64) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "requests.method=GET.code=200")
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (i32.eqz (call $define (i32.const 0) (i32.const 16) (i32.const 28) (i32.const 0))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (drop (call $inc (i32.load (i32.const 0)) (i64.const 1)))
+    (i32.const 0)))"#;
+
+/// Plugin metrics keep the name the plugin gave; tag rules make labels of the values in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_metric_names_are_kept_and_tag_rules_make_labels() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let dir = tempfile::tempdir()?;
+    let module = dir.path().join("tagged.wat");
+    std::fs::write(&module, TAGGED)?;
+    let plugin = Plugin::at("tagged", &module);
+    let plain = Sidecar::builder(upstream.addr())
+        .plugin(&plugin)
+        .start()
+        .await?;
+    let rules = serde_yaml::from_str::<serde_yaml::Value>(
+        r#"[{name: method, regex: '(\.method=(\w+))'}, {name: code, regex: '(\.code=(\d+))'}]"#,
+    )?;
+    let tagged = Sidecar::builder(upstream.addr())
+        .set("plugin_metrics.tags", rules)
+        .plugin(&plugin)
+        .start()
+        .await?;
+    for sidecar in [&plain, &tagged] {
+        Curl::new(sidecar.url("/echo"))
+            .http1()
+            .run()
+            .await?
+            .expect_status(200)?;
+    }
+    let text = plain.metrics().await?;
+    let got = prom::sum(
+        &text,
+        "requests_method_GET_code_200_total",
+        &[("plugin", "tagged")],
+    )?;
+    ensure!(got == 1.0, "without rules:\n{text}");
+    let text = tagged.metrics().await?;
+    let labels = [("plugin", "tagged"), ("method", "GET"), ("code", "200")];
+    let got = prom::sum(&text, "requests_total", &labels)?;
+    ensure!(got == 1.0, "with rules:\n{text}");
+    prom::promtool_check(&text).await
 }
