@@ -67,8 +67,6 @@ pub enum PluginError {
 }
 
 pub struct Host {
-    /// The clusters as configured, for the permissions line a plugin logs when it loads.
-    clusters: std::collections::BTreeMap<String, crate::config::plugins::ClusterEntry>,
     engine: OnceLock<Engine>,
     cache_dir: Option<PathBuf>,
     metrics: Arc<WasmMetrics>,
@@ -95,9 +93,7 @@ impl Host {
                 .collect(),
             ..Services::default()
         });
-        let clusters = cfg.clusters.clone();
         Ok(Self {
-            clusters,
             engine: OnceLock::new(),
             cache_dir: cfg.module_cache_dir.clone(),
             metrics,
@@ -155,7 +151,9 @@ impl Host {
             ticker: loaded.ticker.clone(),
             last_error: std::sync::Mutex::new(None),
         };
-        let denied = e.permissions.denied(&self.clusters);
+        let denied = e
+            .permissions
+            .denied(self.services.clusters.keys().map(String::as_str));
         if !denied.is_empty() {
             shared.log(
                 Level::Warn,

@@ -153,7 +153,7 @@ impl Default for Permissions {
 impl Permissions {
     /// What the plugin may not do, one phrase each (empty when it may do everything), for the
     /// line logged when it loads.
-    pub fn denied(&self, clusters: &BTreeMap<String, ClusterEntry>) -> Vec<String> {
+    pub fn denied<'a>(&self, clusters: impl Iterator<Item = &'a str>) -> Vec<String> {
         let mut out = Vec::new();
         if !self.body {
             out.push(
@@ -164,11 +164,10 @@ impl Permissions {
         if !self.shared_data {
             out.push("read or write shared data (permissions.shared_data)".to_owned());
         }
-        let others: Vec<&str> = clusters
-            .keys()
-            .filter(|c| !self.http_calls.contains(c))
-            .map(String::as_str)
+        let mut others: Vec<&str> = clusters
+            .filter(|c| !self.http_calls.iter().any(|h| h == c))
             .collect();
+        others.sort_unstable();
         if self.http_calls.is_empty() {
             out.push("call any cluster (permissions.http_calls)".to_owned());
         } else if !others.is_empty() {
@@ -244,6 +243,26 @@ mod tests {
         assert_eq!(parse_bytes("2G"), Some(2_000_000_000));
         assert_eq!(parse_bytes("64MB"), None);
         assert_eq!(parse_bytes("Mi"), None);
+    }
+
+    #[test]
+    fn what_a_plugin_may_not_do_is_said() {
+        let default = Permissions::default().denied(["auth"].into_iter());
+        assert_eq!(default.len(), 2, "{default:?}");
+        assert!(default[0].starts_with("see or change bodies"));
+        assert!(default[1].starts_with("call any cluster"));
+        let some = Permissions {
+            body: true,
+            http_calls: vec!["auth".into()],
+            shared_data: false,
+        };
+        assert_eq!(
+            some.denied(["billing", "auth"].into_iter()),
+            [
+                "read or write shared data (permissions.shared_data)",
+                "call the clusters billing (permissions.http_calls)"
+            ]
+        );
     }
 
     #[test]
