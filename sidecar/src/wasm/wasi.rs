@@ -39,6 +39,19 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// Nanoseconds on WASI clock `id`: 0 the real-time clock, 1 the monotonic one (`None`: another).
+fn clock_now(id: i32) -> Option<u64> {
+    match id {
+        0 => Some(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        ),
+        1 => Some(epoch().elapsed().as_nanos() as u64),
+        _ => None,
+    }
+}
+
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     for m in MODULES {
         add_module(linker, m)?;
@@ -101,15 +114,9 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         "clock_time_get",
-        |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
-            let now = match id {
-                0 => SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
-                1 => epoch().elapsed().as_nanos() as u64,
-                _ => return EINVAL,
-            };
-            fault(memory::write_u64(&mut c, ret, now))
+        |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| match clock_now(id) {
+            Some(now) => fault(memory::write_u64(&mut c, ret, now)),
+            None => EINVAL,
         },
     )?;
     linker.func_wrap(

@@ -3,11 +3,11 @@
 //! cap ends the callback as a time-out. File descriptor subscriptions answer at once: stdout and
 //! stderr are always writable, anything else is a bad descriptor.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Trap};
 
-use super::{EBADF, EFAULT, EINVAL, SUCCESS, epoch};
+use super::{EBADF, EFAULT, EINVAL, SUCCESS, clock_now};
 use crate::wasm::abi::memory;
 use crate::wasm::host::HostState;
 
@@ -39,13 +39,7 @@ fn wait_of(sub: &[u8]) -> Option<Duration> {
     if flags & ABSTIME == 0 {
         return Some(Duration::from_nanos(timeout));
     }
-    let now = match id {
-        0 => SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-        1 => epoch().elapsed().as_nanos() as u64,
-        _ => return None,
-    };
+    let now = clock_now(id as i32)?;
     Some(Duration::from_nanos(timeout.saturating_sub(now)))
 }
 
