@@ -496,3 +496,45 @@ async fn go_background_plugins_tick_call_out_and_share_a_queue() -> Result<()> {
     ensure!(receiver.vm_id == "queues", "{receiver:?}");
     Ok(())
 }
+
+/// The AssemblyScript module's second root context, `as_ticker`, as a background plugin beside
+/// the module's policy in the request path: it ticks (and counts on its metric) while requests
+/// flow, over HTTP/1.1 and h2c.
+#[tokio::test(flavor = "multi_thread")]
+async fn assemblyscript_background_plugin_ticks_while_requests_flow() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let module = plugins::sdk_wasm("assemblyscript")?;
+    let ticker = Plugin::at("as-ticker", &module)
+        .background()
+        .set("root_id", "as_ticker");
+    let sidecar = Sidecar::builder(upstream.addr())
+        .plugin(&as_sample()?)
+        .plugin(&ticker)
+        .start()
+        .await?;
+    for protocol in [Protocol::Http1, Protocol::H2c].iter().cycle().take(4) {
+        let reply = protocol.curl(sidecar.url("/echo")).run().await?;
+        expect_status(&reply, 200, *protocol)?;
+    }
+    plugins::wait_for_log(&sidecar, "as-ticker", "the third tick", |l| {
+        l.message == "as-ticker: tick 3"
+    })
+    .await?;
+    let text = sidecar.metrics().await?;
+    let ticks = prom::sum(&text, "as_ticker_ticks_total", &[("plugin", "as-ticker")])?;
+    ensure!(ticks >= 3.0, "as_ticker_ticks_total is {ticks}");
+    let policy_defined = prom::parse(&text)?.iter().any(|s| {
+        s.name == "as_ticker_ticks_total"
+            && s.labels.get("plugin").map(String::as_str) == Some("as-policy")
+    });
+    ensure!(!policy_defined, "the policy defined the ticker's metric");
+    let status = plugins::plugin(&sidecar, "as-ticker").await?;
+    ensure!(
+        status.kind == "background" && status.counters.tick_calls >= 3,
+        "{status:?}"
+    );
+    ensure!(status.counters.request_headers_calls == 0, "{status:?}");
+    let policy = plugins::plugin(&sidecar, "as-policy").await?;
+    ensure!(policy.counters.request_headers_calls == 4, "{policy:?}");
+    Ok(())
+}
