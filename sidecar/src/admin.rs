@@ -18,7 +18,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
-use crate::proxy::Proxy;
 use crate::reload::{ReloadError, Reloader};
 
 mod plugins;
@@ -40,7 +39,6 @@ impl Readiness {
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
-    pub proxy: Arc<Proxy>,
     pub reloader: Arc<Reloader>,
 }
 
