@@ -75,6 +75,18 @@ pub struct ProxyPluginSpec {
     #[schemars(length(max = 253))]
     pub root_id: Option<String>,
 
+    /// `Request` (the default): the plugin runs in the request path. `Background`: one
+    /// instance outside it, its root context only (Envoy's singleton service: timers, queues,
+    /// outbound calls, shared data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PluginKind>,
+
+    /// Plugins with the same vm id share shared data and shared queues, as in Envoy; defaults
+    /// to the resource's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub vm_id: Option<String>,
+
     /// Where in the chain the plugin runs: `AUTHN`, `AUTHZ`, `STATS`; unset runs last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
@@ -107,6 +119,13 @@ pub struct ProxyPluginSpec {
     #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
     pub match_rules: Option<Vec<MatchRule>>,
+}
+
+/// Where a plugin runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PluginKind {
+    Request,
+    Background,
 }
 
 /// When the operator pulls the module again.

@@ -18,7 +18,6 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
-use crate::proxy::Proxy;
 use crate::reload::{ReloadError, Reloader};
 
 mod plugins;
@@ -40,20 +39,19 @@ impl Readiness {
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
-    pub proxy: Arc<Proxy>,
     pub reloader: Arc<Reloader>,
 }
 
 impl Admin {
     /// Answers one admin request.
-    pub fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path();
         if req.method() == Method::POST
             && let Some(name) = path
                 .strip_prefix("/api/plugins/")
                 .and_then(|p| p.strip_suffix("/reload"))
         {
-            return match self.reloader.reload(name) {
+            return match self.reloader.reload(name).await {
                 Ok(took) => json(
                     &serde_json::json!({"reloaded": name, "took_ms": took.as_secs_f64() * 1000.0}),
                 ),
@@ -74,10 +72,10 @@ impl Admin {
                 res
             }
             "/healthz" => text(StatusCode::OK, "ok\n"),
-            "/api/plugins" => json(&plugins::list(self.proxy.chain().as_deref())),
+            "/api/plugins" => json(&plugins::list(&self.reloader.plugins())),
             path if path.starts_with("/api/plugins/") && path.ends_with("/logs") => {
                 let name = &path["/api/plugins/".len()..path.len() - "/logs".len()];
-                match plugins::logs(self.proxy.chain().as_deref(), name) {
+                match plugins::logs(&self.reloader.plugins(), name) {
                     Some(lines) => json(&lines),
                     None => text(StatusCode::NOT_FOUND, "no such plugin\n"),
                 }
@@ -104,8 +102,8 @@ impl Admin {
             let builder = builder.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let res = admin.respond(&req);
-                    async move { Ok::<_, Infallible>(res) }
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.respond(&req).await) }
                 });
                 if let Err(e) = builder
                     .serve_connection(TokioIo::new(stream), service)

@@ -64,6 +64,7 @@ pub struct Config {
     pub plugins: Vec<plugins::PluginEntry>,
     pub clusters: std::collections::BTreeMap<String, plugins::ClusterEntry>,
     pub module_cache_dir: Option<PathBuf>,
+    pub plugin_metrics: plugins::PluginMetrics,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ impl Config {
 
     /// Merges the flags over the file and validates the result.
     pub fn build(mut file: raw::File, cli: &Cli) -> Result<Self, ConfigError> {
-        cli.apply(&mut file);
+        cli.apply(&mut file)?;
         file.plugins.extend(cli.plugin_entries()?);
         let listener = file
             .listener
@@ -127,6 +128,7 @@ impl Config {
         let admin = file.admin.unwrap_or_default();
         let limits = file.limits.unwrap_or_default();
         validate_plugins(&file.plugins, &file.clusters)?;
+        validate_tags(&file.plugin_metrics)?;
         Ok(Self {
             admin: admin.address,
             listener: ListenerConfig {
@@ -151,6 +153,7 @@ impl Config {
             plugins: file.plugins,
             clusters: file.clusters,
             module_cache_dir: file.module_cache_dir,
+            plugin_metrics: file.plugin_metrics,
         })
     }
 }
@@ -183,6 +186,13 @@ fn validate_plugins(
                 format!("{:?} is used by another plugin", p.name),
             ));
         }
+        if p.vm_id.as_deref() == Some("") {
+            return Err(bad(
+                i,
+                "vm_id",
+                "must not be empty (leave it out for the name)".into(),
+            ));
+        }
         if plugins::parse_bytes(&p.limits.memory).is_none() {
             return Err(bad(
                 i,
@@ -208,6 +218,36 @@ fn validate_plugins(
                 "permissions.http_calls",
                 format!("{c:?} is not a cluster defined under clusters"),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Each tag rule names a Prometheus label and has a regex with a capture group.
+fn validate_tags(m: &plugins::PluginMetrics) -> Result<(), ConfigError> {
+    let label = regex::Regex::new("^[a-zA-Z_][a-zA-Z0-9_]*$")
+        .map_err(|e| ConfigError::invalid("plugin_metrics.tags", e.to_string()))?;
+    for rule in &m.tags {
+        if !label.is_match(&rule.name) || rule.name == "plugin" {
+            return Err(ConfigError::invalid(
+                "plugin_metrics.tags.name",
+                format!("{:?} is not a label name (or is `plugin`)", rule.name),
+            ));
+        }
+        match regex::Regex::new(&rule.regex) {
+            Ok(r) if r.captures_len() > 1 => {}
+            Ok(_) => {
+                return Err(ConfigError::invalid(
+                    "plugin_metrics.tags.regex",
+                    format!("{:?} has no capture group", rule.regex),
+                ));
+            }
+            Err(e) => {
+                return Err(ConfigError::invalid(
+                    "plugin_metrics.tags.regex",
+                    e.to_string(),
+                ));
+            }
         }
     }
     Ok(())

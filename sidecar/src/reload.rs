@@ -29,6 +29,8 @@ pub enum ReloadError {
     Plugin(#[from] PluginError),
     #[error("configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("the reload did not finish: {0}")]
+    Join(String),
 }
 
 pub struct Reloader {
@@ -59,13 +61,23 @@ impl Reloader {
         Ok(me)
     }
 
-    /// Reloads one plugin from its module file, even if nothing changed.
-    pub fn reload(&self, name: &str) -> Result<Duration, ReloadError> {
+    /// Reloads one plugin from its module file, even if nothing changed. Compiling runs on a
+    /// blocking thread, off the request path.
+    pub async fn reload(self: &Arc<Self>, name: &str) -> Result<Duration, ReloadError> {
         let entries: Vec<PluginEntry> = self.lock().iter().map(|(e, _)| e.clone()).collect();
         if !entries.iter().any(|e| e.name == name) {
             return Err(ReloadError::Unknown(name.into()));
         }
-        self.apply(&entries, Some(name))
+        let me = self.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || me.apply(&entries, Some(&name)))
+            .await
+            .map_err(|e| ReloadError::Join(e.to_string()))?
+    }
+
+    /// The loaded plugins, request and background, in configuration order.
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.lock().iter().map(|(_, p)| p.clone()).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PluginEntry, Arc<Plugin>)>> {
@@ -73,29 +85,59 @@ impl Reloader {
     }
 
     /// Builds the chain for `entries` and swaps it in; returns how long building and swapping
-    /// took.
+    /// took. The modules that need loading load in parallel, each compiled with the engine's
+    /// parallel compilation.
     fn apply(&self, entries: &[PluginEntry], force: Option<&str>) -> Result<Duration, ReloadError> {
         let started = Instant::now();
         let mut loaded = self.lock();
+        let reused: Vec<Option<Arc<Plugin>>> = entries
+            .iter()
+            .map(|e| {
+                loaded
+                    .iter()
+                    .find(|(old, p)| {
+                        old == e
+                            && force != Some(e.name.as_str())
+                            && file_digest(&e.path).as_deref() == Some(p.digest.as_str())
+                    })
+                    .map(|(_, p)| p.clone())
+            })
+            .collect();
+        // The loading threads run in the runtime's context: a plugin's first callbacks arm
+        // timers and start calls there.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let fresh: Vec<Option<Result<Arc<Plugin>, PluginError>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = entries
+                .iter()
+                .zip(&reused)
+                .map(|(e, old)| {
+                    old.is_none().then(|| {
+                        let runtime = runtime.clone();
+                        s.spawn(move || {
+                            let _entered = runtime.as_ref().map(|r| r.enter());
+                            self.host.load(e)
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.map(|h| h.join().unwrap_or_else(|_| Err(PluginError::Panicked))))
+                .collect()
+        });
         let mut next = Vec::with_capacity(entries.len());
-        for e in entries {
-            let reuse = loaded.iter().find(|(old, p)| {
-                old == e
-                    && force != Some(e.name.as_str())
-                    && file_digest(&e.path).as_deref() == Some(p.digest.as_str())
-            });
-            let plugin = match reuse {
-                Some((_, p)) => p.clone(),
-                None => match self.host.load(e) {
-                    Ok(p) => p,
-                    Err(err)
-                        if e.failure_policy == crate::config::plugins::FailurePolicy::FailOpen =>
-                    {
-                        tracing::error!(error = %err, "FailOpen plugin left out of the chain");
-                        continue;
-                    }
-                    Err(err) => return Err(err.into()),
-                },
+        for ((e, old), new) in entries.iter().zip(reused).zip(fresh) {
+            let plugin = match (old, new) {
+                (Some(p), _) => p,
+                (None, Some(Ok(p))) => p,
+                (None, Some(Err(err)))
+                    if e.failure_policy == crate::config::plugins::FailurePolicy::FailOpen =>
+                {
+                    tracing::error!(error = %err, "FailOpen plugin left out of the chain");
+                    continue;
+                }
+                (None, Some(Err(err))) => return Err(err.into()),
+                (None, None) => continue,
             };
             next.push((e.clone(), plugin));
         }
@@ -128,7 +170,10 @@ impl Reloader {
                 seen = now;
                 match Config::load(&cli) {
                     Ok(cfg) => {
-                        if let Err(e) = self.apply(&cfg.plugins, None) {
+                        let me = self.clone();
+                        let applied =
+                            tokio::task::spawn_blocking(move || me.apply(&cfg.plugins, None)).await;
+                        if let Ok(Err(e)) = applied {
                             tracing::error!(error = %e, "configuration changed but its plugins cannot load; keeping the running chain");
                         }
                     }

@@ -82,7 +82,6 @@ pub async fn run(
     let admin = Arc::new(Admin {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
-        proxy: proxy.clone(),
         reloader,
     });
     tokio::spawn(admin.serve(admin_listener));

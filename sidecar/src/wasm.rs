@@ -38,8 +38,9 @@ use bytes::Bytes;
 
 use self::engine::{Engine, LoadError};
 use self::instance::HookError;
+use self::logs::Level;
 use self::logs::LogRing;
-use self::metrics::{CustomMetrics, WasmMetrics};
+use self::metrics::{CustomMetrics, Tags, WasmMetrics};
 use self::plugin::{Plugin, PluginShared, Settings};
 use self::services::{Cluster, Services};
 use crate::config::Config;
@@ -61,6 +62,8 @@ pub enum PluginError {
     Load { name: String, source: LoadError },
     #[error("plugin {name}: {source}")]
     Start { name: String, source: HookError },
+    #[error("a plugin's load panicked")]
+    Panicked,
 }
 
 pub struct Host {
@@ -74,10 +77,14 @@ pub struct Host {
 
 impl Host {
     pub fn new(cfg: &Config, registry: &prometheus::Registry) -> Result<Self, PluginError> {
-        let metrics = Arc::new(WasmMetrics::new(registry).map_err(|e| PluginError::Load {
-            name: "(metrics)".into(),
-            source: LoadError::Engine(e.to_string()),
-        })?);
+        let tags = Tags::new(&cfg.plugin_metrics.tags);
+        let metrics =
+            Arc::new(
+                WasmMetrics::with_tags(registry, tags).map_err(|e| PluginError::Load {
+                    name: "(metrics)".into(),
+                    source: LoadError::Engine(e.to_string()),
+                })?,
+            );
         let services = Arc::new(Services {
             clusters: cfg
                 .clusters
@@ -129,8 +136,8 @@ impl Host {
             })?;
         let shared = PluginShared {
             name: e.name.clone(),
-            root_id: e.root_id.clone().unwrap_or_else(|| e.name.clone()),
-            vm_id: e.name.clone(),
+            root_id: e.root_id.clone().unwrap_or_default(),
+            vm_id: e.vm_id.clone().unwrap_or_else(|| e.name.clone()),
             config: Bytes::from(config_bytes(e.config.as_ref())),
             vm_config: Bytes::from(config_bytes(e.vm_config.as_ref())),
             permissions: e.permissions.clone(),
@@ -142,9 +149,27 @@ impl Host {
             custom_metrics: CustomMetrics::new(&e.name, self.metrics.clone()),
             services: self.services.clone(),
             ticker: loaded.ticker.clone(),
+            last_error: std::sync::Mutex::new(None),
         };
+        let denied = e
+            .permissions
+            .denied(self.services.clusters.keys().map(String::as_str));
+        if !denied.is_empty() {
+            shared.log(
+                Level::Warn,
+                format!("{} may not: {}", e.name, denied.join("; ")),
+            );
+        }
+        tracing::info!(
+            plugin = %e.name,
+            digest = %loaded.digest,
+            compile = loaded.compiled.from.label(),
+            took_ms = loaded.compiled.took.as_secs_f64() * 1000.0,
+            "plugin module loaded"
+        );
         let settings = Settings {
             source: e.path.display().to_string(),
+            kind: e.kind,
             phase: e.phase,
             priority: e.priority,
             failure_policy: e.failure_policy,

@@ -157,18 +157,18 @@ async fn plugin_metrics_are_read_back_and_exported() -> Result<()> {
     let text = sidecar.metrics().await?;
     let plugin = [("plugin", "hostcalls")];
     for (name, want) in [
-        ("proxlet_plugin_metric_hostcalls_requests_total", 2.0),
-        ("proxlet_plugin_metric_hostcalls_level", 40.0),
-        ("proxlet_plugin_metric_hostcalls_sizes_count", 2.0),
-        ("proxlet_plugin_metric_hostcalls_sizes_sum", 14.0),
+        ("hostcalls_requests_total", 2.0),
+        ("hostcalls_level", 40.0),
+        ("hostcalls_sizes_count", 2.0),
+        ("hostcalls_sizes_sum", 14.0),
     ] {
         let got = prom::sum(&text, name, &plugin)?;
         ensure!(got == want, "{name} is {got}, want {want}:\n{text}");
     }
     for family in [
-        "# TYPE proxlet_plugin_metric_hostcalls_requests_total counter",
-        "# TYPE proxlet_plugin_metric_hostcalls_level gauge",
-        "# TYPE proxlet_plugin_metric_hostcalls_sizes histogram",
+        "# TYPE hostcalls_requests_total counter",
+        "# TYPE hostcalls_level gauge",
+        "# TYPE hostcalls_sizes histogram",
     ] {
         ensure!(text.contains(family), "no `{family}` in /metrics:\n{text}");
     }
@@ -191,7 +191,7 @@ async fn metrics_with_plugin_families_pass_promtool() -> Result<()> {
     report(&sidecar, "metrics", "/", Protocol::Http1).await?;
     let text = sidecar.metrics().await?;
     ensure!(
-        prom::has(&text, "proxlet_plugin_metric_hostcalls_requests_total")?,
+        prom::has(&text, "hostcalls_requests_total")?,
         "the plugin's metrics are not exported:\n{text}"
     );
     prom::promtool_check(&text).await

@@ -147,7 +147,8 @@ async fn plugins_from_the_command_line() -> Result<()> {
     );
     let metrics = sidecar.metrics().await?;
     for (name, path, root_id) in [
-        ("header-modifier", &modifier, "header-modifier"),
+        // No --plugin-root-id: Envoy's default, the empty root id.
+        ("header-modifier", &modifier, ""),
         ("template", &template, "tpl-root"),
     ] {
         let status = plugins::plugin(&sidecar, name).await?;

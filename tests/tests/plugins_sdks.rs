@@ -157,8 +157,8 @@ async fn assemblyscript_plugin_over(protocol: Protocol) -> Result<()> {
     let text = sidecar.metrics().await?;
     let labels = [("plugin", "as-policy")];
     for (name, want) in [
-        ("proxlet_plugin_metric_policy_requests_total", 4.0),
-        ("proxlet_plugin_metric_policy_refused_total", 2.0),
+        ("policy_requests_total", 4.0),
+        ("policy_refused_total", 2.0),
     ] {
         let got = prom::sum(&text, name, &labels)?;
         ensure!(
@@ -269,5 +269,272 @@ async fn assemblyscript_plugin_start_failures_are_explained() -> Result<()> {
         );
         plugins::wait_for_log(&sidecar, name, logged, |line| line.message.contains(logged)).await?;
     }
+    Ok(())
+}
+
+/// The SDK's own hello-world built with the toolchain its 0.1.8 README names (assemblyscript
+/// 0.14, its default runtime), on one instance: its default `onConfigure` passes the
+/// configuration's size as the address of the size slot. Without a configuration it read a
+/// stale size and failed to start; with one as long as its static data (6,854 bytes) the size
+/// was written into its heap, and requests after the first trapped in the allocator. Each gets
+/// its configuration, and every request its response header.
+async fn assemblyscript_014_hello_world_with(config: Option<String>, want: &str) -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let module = plugins::sdk_wasm("assemblyscript-0.14")?;
+    let mut plugin = Plugin::at("as-hello", &module).set("root_id", "add_header");
+    if let Some(config) = config {
+        plugin = plugin.set("config", config);
+    }
+    let sidecar = Sidecar::builder(upstream.addr())
+        .set("workers", 1)
+        .plugin(&plugin)
+        .start()
+        .await?;
+    let protocols = [Protocol::Http1, Protocol::H2c];
+    for (i, protocol) in protocols.iter().cycle().take(6).enumerate() {
+        let reply = protocol.curl(sidecar.url("/echo")).run().await?;
+        expect_status(&reply, 200, *protocol).with_context(|| format!("request {}", i + 1))?;
+        ensure!(
+            reply.header("hello") == Some(want),
+            "request {}: hello {:?}",
+            i + 1,
+            reply.header("hello").map(|h| h.len())
+        );
+    }
+    let status = plugins::plugin(&sidecar, "as-hello").await?;
+    ensure!(status.counters.traps == 0, "{status:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assemblyscript_014_hello_world_without_a_configuration() -> Result<()> {
+    assemblyscript_014_hello_world_with(None, "world!").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assemblyscript_014_hello_world_with_a_configuration_as_long_as_its_static_data()
+-> Result<()> {
+    let config = "v".repeat(6_900);
+    assemblyscript_014_hello_world_with(Some(config.clone()), &config).await
+}
+
+/// Header values the upstream saw for `name`, request by request.
+fn seen_values(upstream: &Upstream, name: &str) -> Vec<String> {
+    upstream
+        .seen()
+        .iter()
+        .filter_map(|r| r.header(name).map(str::to_owned))
+        .collect()
+}
+
+/// The Go SDK request plugin, two instances: both start (and initialise the shared counter)
+/// before traffic, so the count runs on across them; `time.Sleep` works within the hook's time
+/// cap and past it is a time-out; a panic's text reaches the plugin log and `last_error`.
+async fn go_plugin_over(protocol: Protocol) -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let plugin =
+        Plugin::at("go-headers", &plugins::go_wasm("headers")?).set("limits.hook_timeout", "100ms");
+    let sidecar = Sidecar::builder(upstream.addr())
+        .set("workers", 2)
+        .plugin(&plugin)
+        .start()
+        .await?;
+    let status = plugins::plugin(&sidecar, "go-headers").await?;
+    ensure!(status.instances == 2 && status.abi == "0.2.0", "{status:?}");
+    let started = plugins::logs(&sidecar, "go-headers").await?;
+    let initialised = started
+        .iter()
+        .filter(|l| l.message == "go-headers: counter initialised")
+        .count();
+    ensure!(
+        initialised == 2,
+        "instances started before traffic: {initialised}"
+    );
+
+    for _ in 0..4 {
+        let reply = protocol.curl(sidecar.url("/echo")).run().await?;
+        expect_status(&reply, 200, protocol)?;
+        ensure!(
+            reply.header("x-go-sdk") == Some("go"),
+            "{:?}",
+            reply.headers
+        );
+    }
+    let counts = seen_values(&upstream, "x-go-count");
+    ensure!(counts == ["1", "2", "3", "4"], "counts {counts:?}");
+
+    let reply = protocol
+        .curl(sidecar.url("/echo"))
+        .header("x-go-sleep-ms: 10")
+        .run()
+        .await?;
+    expect_status(&reply, 200, protocol)?;
+    let slept: u64 = upstream
+        .last()
+        .and_then(|r| r.header("x-go-slept-ms").map(str::to_owned))
+        .context("no x-go-slept-ms")?
+        .parse()?;
+    ensure!((10..100).contains(&slept), "slept {slept} ms");
+    let reply = protocol
+        .curl(sidecar.url("/echo"))
+        .header("x-go-sleep-ms: 1000")
+        .run()
+        .await?;
+    reply.expect_status(503)?;
+    ensure!(
+        plugins::plugin(&sidecar, "go-headers")
+            .await?
+            .counters
+            .timeouts
+            == 1,
+        "the long sleep was not a time-out"
+    );
+
+    let reply = protocol
+        .curl(sidecar.url("/echo"))
+        .header("x-go-panic: boom")
+        .run()
+        .await?;
+    reply.expect_status(503)?;
+    plugins::wait_for_log(&sidecar, "go-headers", "the panic text", |l| {
+        l.level == "error" && l.message == "panic: go-headers: boom"
+    })
+    .await?;
+    let status = plugins::plugin(&sidecar, "go-headers").await?;
+    let error = status.last_error.clone().unwrap_or_default();
+    ensure!(
+        error.contains("request_headers hook failed") && error.contains("panic: go-headers: boom"),
+        "last_error {error:?}"
+    );
+    ensure!(
+        status.last_error_at.is_some() && status.instances == 2,
+        "{status:?}"
+    );
+    let reply = protocol.curl(sidecar.url("/echo")).run().await?;
+    expect_status(&reply, 200, protocol)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_plugin_works_over_http1() -> Result<()> {
+    go_plugin_over(Protocol::Http1).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_plugin_works_over_h2c() -> Result<()> {
+    go_plugin_over(Protocol::H2c).await
+}
+
+/// Go SDK background plugins beside a request plugin: the ticker ticks and calls out while
+/// requests flow, traps once and ticks on in its replacement; the request plugin and the
+/// receiver share a vm id, and every path the first enqueues reaches the second, which
+/// registered two queues.
+#[tokio::test(flavor = "multi_thread")]
+async fn go_background_plugins_tick_call_out_and_share_a_queue() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let ticker = Plugin::at("go-ticker", &plugins::go_wasm("ticker")?)
+        .background()
+        .config(serde_json::json!({
+            "period_ms": 30, "cluster": "sink", "path": "/echo", "trap_on_tick": 3
+        }))
+        .http_calls(&["sink"]);
+    let receiver = Plugin::at("go-receiver", &plugins::go_wasm("receiver")?)
+        .background()
+        .vm_id("queues")
+        .config(serde_json::json!({"queues": ["audit", "requests"]}));
+    let sender = Plugin::at("go-headers", &plugins::go_wasm("headers")?)
+        .vm_id("queues")
+        .config(serde_json::json!({"queue": "requests"}));
+    let sidecar = Sidecar::builder(upstream.addr())
+        .cluster("sink", upstream.addr())
+        .plugin(&ticker)
+        .plugin(&receiver)
+        .plugin(&sender)
+        .start()
+        .await?;
+
+    for (i, protocol) in [Protocol::Http1, Protocol::H2c]
+        .iter()
+        .cycle()
+        .take(4)
+        .enumerate()
+    {
+        let reply = protocol
+            .curl(sidecar.url(&format!("/echo?q={i}")))
+            .run()
+            .await?;
+        expect_status(&reply, 200, *protocol)?;
+    }
+    for i in 0..4 {
+        let message = format!("go-receiver: /echo?q={i} on requests");
+        plugins::wait_for_log(&sidecar, "go-receiver", &message, |l| l.message == message).await?;
+    }
+    plugins::wait_for_log(&sidecar, "go-ticker", "the panic text", |l| {
+        l.message == "panic: go-ticker: trap on tick 3"
+    })
+    .await?;
+    plugins::wait_for_log(&sidecar, "go-ticker", "a tick after the trap", |l| {
+        l.message
+            .strip_prefix("go-ticker: tick ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= 6)
+    })
+    .await?;
+    let status = plugins::plugin(&sidecar, "go-ticker").await?;
+    ensure!(
+        status.kind == "background"
+            && status.state == "running"
+            && status.counters.traps == 1
+            && status
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("go-ticker: trap on tick 3")),
+        "{status:?}"
+    );
+    let receiver = plugins::plugin(&sidecar, "go-receiver").await?;
+    ensure!(receiver.vm_id == "queues", "{receiver:?}");
+    Ok(())
+}
+
+/// The AssemblyScript module's second root context, `as_ticker`, as a background plugin beside
+/// the module's policy in the request path: it ticks (and counts on its metric) while requests
+/// flow, over HTTP/1.1 and h2c.
+#[tokio::test(flavor = "multi_thread")]
+async fn assemblyscript_background_plugin_ticks_while_requests_flow() -> Result<()> {
+    let upstream = Upstream::start().await?;
+    let module = plugins::sdk_wasm("assemblyscript")?;
+    let ticker = Plugin::at("as-ticker", &module)
+        .background()
+        .set("root_id", "as_ticker");
+    let sidecar = Sidecar::builder(upstream.addr())
+        .plugin(&as_sample()?)
+        .plugin(&ticker)
+        .start()
+        .await?;
+    for protocol in [Protocol::Http1, Protocol::H2c].iter().cycle().take(4) {
+        let reply = protocol.curl(sidecar.url("/echo")).run().await?;
+        expect_status(&reply, 200, *protocol)?;
+    }
+    plugins::wait_for_log(&sidecar, "as-ticker", "the third tick", |l| {
+        l.message == "as-ticker: tick 3"
+    })
+    .await?;
+    let text = sidecar.metrics().await?;
+    let ticks = prom::sum(&text, "as_ticker_ticks_total", &[("plugin", "as-ticker")])?;
+    ensure!(ticks >= 3.0, "as_ticker_ticks_total is {ticks}");
+    let policy_defined = prom::parse(&text)?.iter().any(|s| {
+        s.name == "as_ticker_ticks_total"
+            && s.labels.get("plugin").map(String::as_str) == Some("as-policy")
+    });
+    ensure!(!policy_defined, "the policy defined the ticker's metric");
+    let status = plugins::plugin(&sidecar, "as-ticker").await?;
+    ensure!(
+        status.kind == "background" && status.counters.tick_calls >= 3,
+        "{status:?}"
+    );
+    ensure!(status.counters.request_headers_calls == 0, "{status:?}");
+    let policy = plugins::plugin(&sidecar, "as-policy").await?;
+    ensure!(policy.counters.request_headers_calls == 4, "{policy:?}");
     Ok(())
 }

@@ -4,8 +4,9 @@
 //!   HTTP/2, and where to look. `--once` exits after the requests.
 //! - `test`: everything CI checks: formatting, clippy, unit and end-to-end tests, the demo. It
 //!   builds the tests' Kubernetes control plane, kubectl and helm from `tests/cluster` first.
-//! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1, and
-//!   the AssemblyScript plugin in `plugins/sdk/assemblyscript` with npm.
+//! - `plugins`: builds the example plugins and test fixtures in `plugins/` for wasm32-wasip1, the
+//!   AssemblyScript plugins in `plugins/sdk/assemblyscript*` with npm, and the Go SDK plugins in
+//!   `plugins/sdk/go` with Go.
 //! - `generate`: writes the CRD manifests under `crds/` from the `proxlet-crds` types.
 //! - `cluster`: builds the tests' control plane, kubectl and helm (`tests/cluster`) if needed.
 //! - `bench [ARGS]`: the whole-process benchmark against nginx and haproxy (`bench/run`).
@@ -19,6 +20,8 @@ mod assemblyscript;
 mod cluster;
 mod demo;
 mod deps;
+mod fresh;
+mod go;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,13 +120,14 @@ fn test() -> Result<()> {
 const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds every plugin in `plugins/` (its own workspace; the target comes from its
-/// `.cargo/config.toml`), and the AssemblyScript one beside them.
+/// `.cargo/config.toml`), and those written with the AssemblyScript and Go SDKs beside them.
 pub fn plugins() -> Result<()> {
     deps::ensure_wasm_target()?;
     sh(cargo()
         .current_dir(root().join("plugins"))
         .args(["build", "--release"]))?;
-    assemblyscript::build()
+    assemblyscript::build()?;
+    go::build()
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -50,16 +50,35 @@ pub struct Cli {
     /// Log format (log.format).
     #[arg(long, env = "PROXLET_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// A Proxy-Wasm plugin module; repeat for more plugins. `--plugin-config` and
-    /// `--plugin-root-id` apply to the `--plugin` before them.
+    /// A Proxy-Wasm plugin module; repeat for more plugins. The `--plugin-*` flags after it
+    /// apply to it.
     #[arg(long = "plugin", value_name = "FILE.wasm")]
     pub plugin: Vec<PathBuf>,
     /// Configuration for the preceding --plugin: JSON, or @FILE to read it from a file.
     #[arg(long = "plugin-config", value_name = "JSON|@FILE")]
     pub plugin_config: Vec<String>,
-    /// Root id for the preceding --plugin (default: its file name).
+    /// Root id for the preceding --plugin (default: empty, as in Envoy).
     #[arg(long = "plugin-root-id", value_name = "ID")]
     pub plugin_root_id: Vec<String>,
+    /// Vm id for the preceding --plugin: plugins with the same one share shared data and
+    /// queues (default: the plugin's name).
+    #[arg(long = "plugin-vm-id", value_name = "ID")]
+    pub plugin_vm_id: Vec<String>,
+    /// Kind of the preceding --plugin: `request` (default) or `background`.
+    #[arg(long = "plugin-kind", value_name = "KIND", value_enum)]
+    pub plugin_kind: Vec<plugins::PluginKind>,
+    /// Lets the preceding --plugin see and change bodies (permissions.body).
+    #[arg(long = "plugin-body", action = clap::ArgAction::Count)]
+    pub plugin_body: u8,
+    /// Lets the preceding --plugin call CLUSTER (permissions.http_calls); repeat for more.
+    #[arg(long = "plugin-http-call", value_name = "CLUSTER")]
+    pub plugin_http_call: Vec<String>,
+    /// Takes shared data away from the preceding --plugin (permissions.shared_data: false).
+    #[arg(long = "plugin-no-shared-data", action = clap::ArgAction::Count)]
+    pub plugin_no_shared_data: u8,
+    /// A cluster plugins may call, `NAME=HOST:PORT` (clusters.NAME.address); repeat for more.
+    #[arg(long = "cluster", value_name = "NAME=HOST:PORT")]
+    pub cluster: Vec<String>,
     /// The plugin flags in command-line order (clap keeps each flag's values apart).
     #[arg(skip)]
     pub plugin_flags: Vec<PluginFlag>,
@@ -71,6 +90,11 @@ pub enum PluginFlag {
     Plugin(PathBuf),
     Config(String),
     RootId(String),
+    VmId(String),
+    Kind(String),
+    Body,
+    HttpCall(String),
+    NoSharedData,
 }
 
 /// Picks the plugin flags out of the command line, in order (`--flag value` or `--flag=value`).
@@ -82,10 +106,18 @@ pub fn plugin_flags(args: impl IntoIterator<Item = String>) -> Vec<PluginFlag> {
             Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
             None => (arg, None),
         };
+        match flag.as_str() {
+            "--plugin-body" => out.push(PluginFlag::Body),
+            "--plugin-no-shared-data" => out.push(PluginFlag::NoSharedData),
+            _ => {}
+        }
         let make: fn(String) -> PluginFlag = match flag.as_str() {
             "--plugin" => |v| PluginFlag::Plugin(PathBuf::from(v)),
             "--plugin-config" => PluginFlag::Config,
             "--plugin-root-id" => PluginFlag::RootId,
+            "--plugin-vm-id" => PluginFlag::VmId,
+            "--plugin-kind" => PluginFlag::Kind,
+            "--plugin-http-call" => PluginFlag::HttpCall,
             _ => continue,
         };
         if let Some(v) = inline.or_else(|| args.next()) {
@@ -93,6 +125,45 @@ pub fn plugin_flags(args: impl IntoIterator<Item = String>) -> Vec<PluginFlag> {
         }
     }
     out
+}
+
+impl PluginFlag {
+    /// The flag as written.
+    fn flag(&self) -> &'static str {
+        match self {
+            Self::Plugin(_) => "--plugin",
+            Self::Config(_) => "--plugin-config",
+            Self::RootId(_) => "--plugin-root-id",
+            Self::VmId(_) => "--plugin-vm-id",
+            Self::Kind(_) => "--plugin-kind",
+            Self::Body => "--plugin-body",
+            Self::HttpCall(_) => "--plugin-http-call",
+            Self::NoSharedData => "--plugin-no-shared-data",
+        }
+    }
+
+    /// Sets what this flag says on the plugin it follows.
+    fn apply(self, entry: &mut plugins::PluginEntry) -> Result<(), super::ConfigError> {
+        match self {
+            Self::Plugin(_) => {}
+            Self::Config(value) => entry.config = Some(plugin_config(&value)?),
+            Self::RootId(id) => entry.root_id = Some(id),
+            Self::VmId(id) => entry.vm_id = Some(id),
+            Self::Kind(kind) => {
+                entry.kind = <plugins::PluginKind as clap::ValueEnum>::from_str(&kind, true)
+                    .map_err(|_| {
+                        super::ConfigError::invalid(
+                            "--plugin-kind",
+                            format!("{kind:?}: expected `request` or `background`"),
+                        )
+                    })?;
+            }
+            Self::Body => entry.permissions.body = true,
+            Self::HttpCall(cluster) => entry.permissions.http_calls.push(cluster),
+            Self::NoSharedData => entry.permissions.shared_data = false,
+        }
+        Ok(())
+    }
 }
 
 impl Cli {
@@ -124,17 +195,11 @@ impl Cli {
                     }
                     entries.push(plugins::PluginEntry::from_path(name, path));
                 }
-                PluginFlag::Config(value) => {
+                other => {
                     let entry = entries.last_mut().ok_or_else(|| {
-                        super::ConfigError::invalid("--plugin-config", "must follow a --plugin")
+                        super::ConfigError::invalid(other.flag(), "must follow a --plugin")
                     })?;
-                    entry.config = Some(plugin_config(&value)?);
-                }
-                PluginFlag::RootId(id) => {
-                    let entry = entries.last_mut().ok_or_else(|| {
-                        super::ConfigError::invalid("--plugin-root-id", "must follow a --plugin")
-                    })?;
-                    entry.root_id = Some(id);
+                    other.apply(entry)?;
                 }
             }
         }
@@ -142,7 +207,19 @@ impl Cli {
     }
 
     /// Writes every flag that was given into the file's structure.
-    pub(super) fn apply(&self, file: &mut raw::File) {
+    pub(super) fn apply(&self, file: &mut raw::File) -> Result<(), super::ConfigError> {
+        for c in &self.cluster {
+            let bad = || {
+                super::ConfigError::invalid("--cluster", format!("{c:?}: expected NAME=HOST:PORT"))
+            };
+            let (name, address) = c.split_once('=').ok_or_else(bad)?;
+            let address: SocketAddr = address.parse().map_err(|_| bad())?;
+            if name.is_empty() {
+                return Err(bad());
+            }
+            file.clusters
+                .insert(name.to_owned(), plugins::ClusterEntry { address });
+        }
         if let Some(address) = self.listen {
             match &mut file.listener {
                 Some(l) => l.address = address,
@@ -175,5 +252,6 @@ impl Cli {
         if let Some(format) = self.log_format {
             file.log = Some(raw::Log { format });
         }
+        Ok(())
     }
 }

@@ -15,9 +15,15 @@ pub struct PluginEntry {
     pub name: String,
     /// The `.wasm` module.
     pub path: PathBuf,
-    /// The root context the module should run (Envoy `root_id`). Default: the name.
+    /// The root context the module should run (Envoy `root_id`). Default: empty, as in Envoy.
     #[serde(default)]
     pub root_id: Option<String>,
+    /// Plugins with the same vm id share shared data and shared queues. Default: the name.
+    #[serde(default)]
+    pub vm_id: Option<String>,
+    /// `request` (in the chain) or `background` (one instance outside the request path).
+    #[serde(default)]
+    pub kind: PluginKind,
     /// Handed to `proxy_on_configure`: a string as is, anything else as JSON.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
@@ -48,6 +54,8 @@ impl PluginEntry {
             name,
             path,
             root_id: None,
+            vm_id: None,
+            kind: PluginKind::default(),
             config: None,
             vm_config: None,
             phase: None,
@@ -56,6 +64,27 @@ impl PluginEntry {
             limits: PluginLimits::default(),
             permissions: Permissions::default(),
             env: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where a plugin runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// In the request path: its HTTP contexts see every request (the default).
+    #[default]
+    Request,
+    /// Outside the request path (Envoy's singleton service): one instance, its root context
+    /// only, for timers, queues, outbound calls and shared data.
+    Background,
+}
+
+impl PluginKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Background => "background",
         }
     }
 }
@@ -121,6 +150,53 @@ impl Default for Permissions {
     }
 }
 
+impl Permissions {
+    /// What the plugin may not do, one phrase each (empty when it may do everything), for the
+    /// line logged when it loads.
+    pub fn denied<'a>(&self, clusters: impl Iterator<Item = &'a str>) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.body {
+            out.push(
+                "see or change bodies: its body callbacks are not called (permissions.body)"
+                    .to_owned(),
+            );
+        }
+        if !self.shared_data {
+            out.push("read or write shared data (permissions.shared_data)".to_owned());
+        }
+        let mut others: Vec<&str> = clusters
+            .filter(|c| !self.http_calls.iter().any(|h| h == c))
+            .collect();
+        others.sort_unstable();
+        if self.http_calls.is_empty() {
+            out.push("call any cluster (permissions.http_calls)".to_owned());
+        } else if !others.is_empty() {
+            out.push(format!(
+                "call the clusters {} (permissions.http_calls)",
+                others.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// Envoy-style tag extraction for plugin-defined metric names (Envoy's `stats_tags`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginMetrics {
+    /// Applied in order to each name a plugin defines. Default none: names are kept whole.
+    pub tags: Vec<TagRule>,
+}
+
+/// One tag: the regex's first capture group is cut out of the metric name, its second (or,
+/// without one, its first) is the value of the label `name`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagRule {
+    pub name: String,
+    pub regex: String,
+}
+
 /// An upstream plugins may call by name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +243,26 @@ mod tests {
         assert_eq!(parse_bytes("2G"), Some(2_000_000_000));
         assert_eq!(parse_bytes("64MB"), None);
         assert_eq!(parse_bytes("Mi"), None);
+    }
+
+    #[test]
+    fn what_a_plugin_may_not_do_is_said() {
+        let default = Permissions::default().denied(["auth"].into_iter());
+        assert_eq!(default.len(), 2, "{default:?}");
+        assert!(default[0].starts_with("see or change bodies"));
+        assert!(default[1].starts_with("call any cluster"));
+        let some = Permissions {
+            body: true,
+            http_calls: vec!["auth".into()],
+            shared_data: false,
+        };
+        assert_eq!(
+            some.denied(["billing", "auth"].into_iter()),
+            [
+                "read or write shared data (permissions.shared_data)",
+                "call the clusters billing (permissions.http_calls)"
+            ]
+        );
     }
 
     #[test]

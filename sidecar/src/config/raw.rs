@@ -29,6 +29,9 @@ pub struct File {
     /// Where compiled plugin modules are cached across restarts. Default: none (memory only).
     #[serde(default)]
     pub module_cache_dir: Option<PathBuf>,
+    /// How plugin-defined metric names become Prometheus series (tag extraction).
+    #[serde(default)]
+    pub plugin_metrics: super::plugins::PluginMetrics,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,3 +80,79 @@ fn flags_override_the_file() -> Result<(), ConfigError> {
     assert_eq!(c.upstream.protocol, UpstreamProtocol::Http2);
     Ok(())
 }
+
+fn from_args(args: &[&str]) -> Result<Config, ConfigError> {
+    let argv: Vec<String> = std::iter::once("proxlet-sidecar")
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let mut cli = <Cli as clap::Parser>::try_parse_from(&argv)
+        .map_err(|e| ConfigError::invalid("argv", e.to_string()))?;
+    cli.plugin_flags = plugin_flags(argv);
+    Config::build(raw::File::default(), &cli)
+}
+
+#[test]
+fn plugin_flags_grant_permissions_and_set_ids_per_plugin() -> Result<(), ConfigError> {
+    let c = from_args(&[
+        "--listen=127.0.0.1:1",
+        "--upstream=127.0.0.1:2",
+        "--cluster",
+        "auth=127.0.0.1:9000",
+        "--plugin",
+        "a_plugin.wasm",
+        "--plugin-body",
+        "--plugin-http-call",
+        "auth",
+        "--plugin-vm-id=shared",
+        "--plugin",
+        "ticker.wasm",
+        "--plugin-kind",
+        "background",
+        "--plugin-no-shared-data",
+    ])?;
+    let (a, t) = (&c.plugins[0], &c.plugins[1]);
+    assert_eq!(a.name, "a-plugin");
+    assert!(a.permissions.body && a.permissions.shared_data);
+    assert_eq!(a.permissions.http_calls, ["auth"]);
+    assert_eq!(a.vm_id.as_deref(), Some("shared"));
+    assert_eq!(a.kind, plugins::PluginKind::Request);
+    assert_eq!(a.root_id, None, "the root id stays Envoy's empty default");
+    assert_eq!(t.kind, plugins::PluginKind::Background);
+    assert!(!t.permissions.body && !t.permissions.shared_data);
+    assert_eq!(c.clusters["auth"].address.port(), 9000);
+    Ok(())
+}
+
+#[test]
+fn plugin_flags_must_follow_a_plugin_and_clusters_must_parse() {
+    let no_plugin = from_args(&[
+        "--listen=127.0.0.1:1",
+        "--upstream=127.0.0.1:2",
+        "--plugin-body",
+    ]);
+    let msg = no_plugin.err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(msg, "--plugin-body: must follow a --plugin");
+    let bad = from_args(&[
+        "--listen=127.0.0.1:1",
+        "--upstream=127.0.0.1:2",
+        "--cluster=auth",
+    ]);
+    let msg = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.starts_with("--cluster: \"auth\""), "{msg}");
+}
+
+#[test]
+fn tag_rules_are_validated() {
+    let yaml =
+        format!("{MINIMAL}plugin_metrics: {{tags: [{{name: method, regex: 'method=\\w+'}}]}}\n");
+    let msg = build(&yaml)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.starts_with("plugin_metrics.tags.regex:"), "{msg}");
+    let yaml = format!(
+        "{MINIMAL}plugin_metrics: {{tags: [{{name: method, regex: '(\\.method=(\\w+))'}}]}}\n"
+    );
+    assert!(build(&yaml).is_ok());
+}

@@ -135,6 +135,7 @@ pub mod testing {
             custom_metrics: CustomMetrics::new("fixture", metrics.clone()),
             services: Arc::new(Services::default()),
             ticker: loaded.ticker.clone(),
+            last_error: std::sync::Mutex::new(None),
         }
     }
 

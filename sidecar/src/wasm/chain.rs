@@ -15,20 +15,27 @@ use http_body_util::Full;
 
 use super::body_pass::{BodyPass, Direction};
 use super::instance::{Action, HookError, Instance};
+use super::metrics::Denied;
 use super::plugin::{Binding, Plugin};
 use super::stream::{LocalResponse, Phase, Stream, StreamInfo};
-use crate::config::plugins::FailurePolicy;
+use crate::config::plugins::{FailurePolicy, PluginKind};
 use crate::error::ErrorKind;
 
-/// The ordered plugins of a listener.
+/// The ordered plugins of a listener, and the background plugins loaded with them (they run
+/// outside the request path, and live as long as the chain).
 pub struct Chain {
     pub plugins: Vec<Arc<Plugin>>,
+    pub background: Vec<Arc<Plugin>>,
     /// Most body bytes one plugin may hold while it pauses on a body.
     pub body_cap: usize,
 }
 
 impl Chain {
-    pub fn new(mut plugins: Vec<Arc<Plugin>>, body_cap: usize) -> Self {
+    /// Orders the request plugins of `plugins` and keeps the background ones beside them.
+    pub fn new(plugins: Vec<Arc<Plugin>>, body_cap: usize) -> Self {
+        let (background, mut plugins): (Vec<_>, Vec<_>) = plugins
+            .into_iter()
+            .partition(|p| p.settings.kind == PluginKind::Background);
         plugins.sort_by(|a, b| {
             let key = |p: &Plugin| {
                 (
@@ -39,11 +46,21 @@ impl Chain {
             };
             key(a).cmp(&key(b)).then_with(|| a.name().cmp(b.name()))
         });
-        Self { plugins, body_cap }
+        Self {
+            plugins,
+            background,
+            body_cap,
+        }
     }
 
+    /// Whether no request plugin is in the chain (background ones may still run).
     pub fn is_empty(&self) -> bool {
         self.plugins.is_empty()
+    }
+
+    /// Every plugin, request plugins in chain order first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.iter().chain(&self.background)
     }
 }
 
@@ -121,6 +138,9 @@ impl ChainStream {
                 }
             }
         }
+        if !end_of_stream {
+            self.withhold_body(self.chain.plugins.len(), Denied::RequestBody);
+        }
         let mut d = self.stream.lock();
         d.phase = Phase::RequestBody;
         // The plugins keep a copy of the head: `on_log` still reads the request headers.
@@ -178,10 +198,23 @@ impl ChainStream {
                 Step::Failed(kind) => return Err(kind.response()),
             }
         }
+        if !end_of_stream {
+            self.withhold_body(seen, Denied::ResponseBody);
+        }
         let mut d = self.stream.lock();
         d.phase = Phase::ResponseBody;
         let copy = d.response.as_ref().map(copy_response);
         std::mem::replace(&mut d.response, copy).ok_or_else(|| ErrorKind::PluginFailed.response())
+    }
+
+    /// Counts a body withheld from each of the first `seen` plugins that saw the stream but may
+    /// not see bodies, so that a body plugin loaded without the permission shows it.
+    fn withhold_body(&self, seen: usize, what: Denied) {
+        for (i, p) in self.chain.plugins.iter().enumerate().take(seen) {
+            if !p.shared.permissions.body && self.bindings[i].is_some() && !self.skipped[i] {
+                p.shared.metrics.deny(what);
+            }
+        }
     }
 
     /// Runs one hook of plugin `i`, applying its failure policy and waiting while it pauses.

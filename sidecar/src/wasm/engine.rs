@@ -48,11 +48,40 @@ pub enum LoadError {
     Engine(String),
 }
 
+/// Where a loaded module's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledFrom {
+    /// Compiled now (with the engine's parallel compilation).
+    Compiler,
+    /// Already compiled in this process.
+    Memory,
+    /// From `module_cache_dir`.
+    Disk,
+}
+
+impl CompiledFrom {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Compiler => "compiled",
+            Self::Memory => "memory-cache",
+            Self::Disk => "disk-cache",
+        }
+    }
+}
+
+/// How a module was had, and how long it took.
+#[derive(Debug, Clone, Copy)]
+pub struct Compiled {
+    pub from: CompiledFrom,
+    pub took: Duration,
+}
+
 /// A compiled, validated module.
 #[derive(Clone)]
 pub struct Loaded {
     pub digest: String,
     pub abi: AbiVersion,
+    pub compiled: Compiled,
     pub pre: InstancePre<HostState>,
     /// The engine's epoch ticker, which the module's callbacks keep going.
     pub ticker: Arc<Ticker>,
@@ -76,6 +105,7 @@ impl Engine {
         let mut config = Config::new();
         config
             .epoch_interruption(true)
+            .parallel_compilation(true)
             .cranelift_opt_level(OptLevel::Speed);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
@@ -111,13 +141,19 @@ impl Engine {
 
     /// Compiles (or finds in the cache), validates and links a module.
     pub fn load(&self, bytes: &[u8]) -> Result<Loaded, LoadError> {
+        let started = std::time::Instant::now();
         let digest = hex::encode(Sha256::digest(bytes));
-        let module = self.module(&digest, bytes)?;
+        let (module, from) = self.module(&digest, bytes)?;
+        let compiled = Compiled {
+            from,
+            took: started.elapsed(),
+        };
         let abi = abi_version(&module)?;
         let pre = self.link(&module)?;
         Ok(Loaded {
             digest,
             abi,
+            compiled,
             pre,
             ticker: self.ticker.clone(),
         })
@@ -154,25 +190,25 @@ impl Engine {
         format!("wasmtime-{}", self.settings)
     }
 
-    fn module(&self, digest: &str, bytes: &[u8]) -> Result<Module, LoadError> {
+    fn module(&self, digest: &str, bytes: &[u8]) -> Result<(Module, CompiledFrom), LoadError> {
         if let Some(m) = self.lock_compiled().get(digest) {
-            return Ok(m.clone());
+            return Ok((m.clone(), CompiledFrom::Memory));
         }
         let path = self.cache_path(digest);
-        let module = match path.as_deref().and_then(|p| self.read_cached(p)) {
-            Some(m) => m,
+        let (module, from) = match path.as_deref().and_then(|p| self.read_cached(p)) {
+            Some(m) => (m, CompiledFrom::Disk),
             None => {
                 let m = Module::new(&self.engine, bytes)
                     .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
                 if let Some(p) = &path {
                     self.write_cached(p, &m);
                 }
-                m
+                (m, CompiledFrom::Compiler)
             }
         };
         self.lock_compiled()
             .insert(digest.to_owned(), module.clone());
-        Ok(module)
+        Ok((module, from))
     }
 
     fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<String, Module>> {

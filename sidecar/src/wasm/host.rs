@@ -101,6 +101,16 @@ pub struct HostState {
     pub queue_notifier: Option<QueueNotifier>,
     /// Unfinished lines written to WASI stdout and stderr.
     pub output: [Vec<u8>; 2],
+    /// When the running callback's time cap ends (for host functions that wait).
+    pub deadline: Option<std::time::Instant>,
+    /// The first line the plugin logged at error level or above during the running callback
+    /// (a panic message), for the failure's record.
+    pub error_line: Option<String>,
+    /// Whether the module read `plugin_root_id` while it started: it picks its root context
+    /// by root id.
+    pub read_root_id: bool,
+    /// Whether the module read its plugin configuration while it started.
+    pub read_config: bool,
     /// Where host functions assemble what they hand the guest (a header value, a map's pairs);
     /// kept between calls so that doing so does not allocate.
     pub scratch: Vec<u8>,
@@ -159,13 +169,32 @@ impl HostState {
             queue_notifier: None,
             output: [Vec::new(), Vec::new()],
             scratch: Vec::new(),
+            deadline: None,
+            error_line: None,
+            read_root_id: false,
+            read_config: false,
         }
     }
+
+    /// Logs a plugin line, keeping the first error line of the callback.
+    pub fn log(&mut self, level: super::logs::Level, message: String) {
+        if level >= super::logs::Level::Error && self.error_line.is_none() {
+            self.error_line = Some(message.clone());
+        }
+        self.plugin.log(level, message);
+    }
+
+    /// The context id of the load-time probe (see `Instance::probe_stream_context`): apart from
+    /// the ids streams get, so that the first request is context 2 as in Envoy.
+    pub const PROBE_CONTEXT: u32 = i32::MAX as u32;
 
     /// A fresh context id for a new stream.
     pub fn next_context_id(&mut self) -> u32 {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(2);
+        if self.next_id == Self::PROBE_CONTEXT {
+            self.next_id += 1;
+        }
         id
     }
 

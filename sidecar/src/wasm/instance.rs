@@ -33,6 +33,8 @@ pub enum HookError {
     Start(String),
     #[error("its instance was replaced after a failure")]
     Lost,
+    #[error("the module creates no HTTP context: {0}")]
+    NoHttpContext(String),
 }
 
 /// What a stream callback asked for.
@@ -96,11 +98,13 @@ impl Instance {
         store.epoch_deadline_trap();
         // Start-up may compile regexes and the like, and a busy machine may hold it up: give it
         // ten hooks' worth, at least a second, for each of its steps.
-        let start_ticks = ticks((hook_timeout * 10).max(Duration::from_secs(1)));
+        let start_timeout = (hook_timeout * 10).max(Duration::from_secs(1));
+        let start_ticks = ticks(start_timeout);
         let ticker = plugin.ticker.clone();
         ticker.allow(start_ticks);
         ticker.enter();
         store.set_epoch_deadline(start_ticks);
+        store.data_mut().deadline = Some(std::time::Instant::now() + start_timeout);
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| classify(&store, &e, "instantiation"))?;
@@ -164,8 +168,8 @@ impl Instance {
             ex,
             run: Runner {
                 store,
-                timeout_ticks: ticks(hook_timeout),
-                start_ticks,
+                timeout: hook_timeout,
+                start_timeout,
                 ticker,
                 healthy: true,
             },
@@ -213,6 +217,33 @@ impl Instance {
             return Err(HookError::Start(
                 "proxy_on_configure returned false (the plugin refused its configuration; see its log)".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// What the module read while it started: `plugin_root_id` (it picks its root context by
+    /// root id), and its plugin configuration.
+    pub fn start_reads(&self) -> (bool, bool) {
+        let d = self.run.store.data();
+        (d.read_root_id, d.read_config)
+    }
+
+    /// Creates a stream context and deletes it again, with no stream behind it: whether the
+    /// module can create the HTTP contexts requests need.
+    pub fn probe_stream_context(&mut self) -> Result<(), HookError> {
+        let id = HostState::PROBE_CONTEXT;
+        let root = self.run.store.data().root as i32;
+        if let Some(f) = &self.ex.context_create {
+            self.run
+                .call(Hook::ContextCreate, 0, f, (id as i32, root))?;
+        }
+        // Ended as a stream is (without `on_log`: there was no request to log), and deleted
+        // whatever `on_done` answers.
+        if let Some(f) = &self.ex.done {
+            self.run.call(Hook::Done, id, f, id as i32)?;
+        }
+        if let Some(f) = &self.ex.delete {
+            self.run.call(Hook::Delete, id, f, id as i32)?;
         }
         Ok(())
     }

@@ -1,4 +1,7 @@
-//! Plugin metrics: what the host counts per plugin and hook, and the metrics plugins define.
+//! Plugin metrics: what the host counts per plugin and hook, and the metrics plugins define
+//! ([`custom`]).
+
+mod custom;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,12 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, Bucket, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use super::abi::Status;
+use self::custom::CustomFamilies;
+pub use self::custom::{CustomMetrics, MetricKind, Tags};
 
 /// The callbacks the host times, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,15 +227,54 @@ pub struct WasmMetrics {
     local_responses: IntCounterVec,
     reloads: IntCounterVec,
     info: IntGaugeVec,
+    denied: IntCounterVec,
+    compile: GaugeVec,
     custom: Mutex<CustomFamilies>,
+    tags: Tags,
     registry: Registry,
 }
 
-#[derive(Default)]
-struct CustomFamilies {
-    counters: HashMap<String, IntCounterVec>,
-    gauges: HashMap<String, IntGaugeVec>,
-    histograms: HashMap<String, HistogramVec>,
+/// What a plugin's permissions refuse: host calls, and body callbacks withheld, as the
+/// `call` label of `proxlet_plugin_denied_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    RequestBody,
+    ResponseBody,
+    GetBuffer,
+    SetBuffer,
+    BufferStatus,
+    HttpCall,
+    GrpcCall,
+    GetSharedData,
+    SetSharedData,
+}
+
+impl Denied {
+    pub const ALL: [Self; 9] = [
+        Self::RequestBody,
+        Self::ResponseBody,
+        Self::GetBuffer,
+        Self::SetBuffer,
+        Self::BufferStatus,
+        Self::HttpCall,
+        Self::GrpcCall,
+        Self::GetSharedData,
+        Self::SetSharedData,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RequestBody => "proxy_on_request_body",
+            Self::ResponseBody => "proxy_on_response_body",
+            Self::GetBuffer => "proxy_get_buffer_bytes",
+            Self::SetBuffer => "proxy_set_buffer_bytes",
+            Self::BufferStatus => "proxy_get_buffer_status",
+            Self::HttpCall => "proxy_http_call",
+            Self::GrpcCall => "proxy_grpc_call",
+            Self::GetSharedData => "proxy_get_shared_data",
+            Self::SetSharedData => "proxy_set_shared_data",
+        }
+    }
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounterVec> {
@@ -245,6 +285,11 @@ fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<In
 
 impl WasmMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        Self::with_tags(registry, Tags::default())
+    }
+
+    /// The families, with `tags` extracting labels from plugin-defined metric names.
+    pub fn with_tags(registry: &Registry, tags: Tags) -> prometheus::Result<Self> {
         let hooks = HookCollector::new()?;
         registry.register(Box::new(hooks.clone()))?;
         let info = IntGaugeVec::new(
@@ -255,6 +300,22 @@ impl WasmMetrics {
             &["plugin", "digest", "abi"],
         )?;
         registry.register(Box::new(info.clone()))?;
+        let denied = IntCounterVec::new(
+            Opts::new(
+                "proxlet_plugin_denied_total",
+                "Host calls a plugin's permissions refused, and body callbacks they withheld, by plugin and call.",
+            ),
+            &["plugin", "call"],
+        )?;
+        registry.register(Box::new(denied.clone()))?;
+        let compile = GaugeVec::new(
+            Opts::new(
+                "proxlet_plugin_compile_seconds",
+                "Time the plugin's module took to compile, or to load compiled from the cache, when it was last loaded.",
+            ),
+            &["plugin"],
+        )?;
+        registry.register(Box::new(compile.clone()))?;
         Ok(Self {
             hooks,
             traps: counter(
@@ -288,7 +349,10 @@ impl WasmMetrics {
                 "Times a plugin was (re)loaded.",
             )?,
             info,
+            denied,
+            compile,
             custom: Mutex::new(CustomFamilies::default()),
+            tags,
             registry: registry.clone(),
         })
     }
@@ -307,7 +371,15 @@ impl WasmMetrics {
             fail_open: self.fail_open.with_label_values(&[name]),
             local_responses: self.local_responses.with_label_values(&[name]),
             reloads: self.reloads.with_label_values(&[name]),
+            denied: Denied::ALL.map(|d| self.denied.with_label_values(&[name, d.label()])),
         }
+    }
+
+    /// Records how long plugin `name`'s module took to compile (or load compiled).
+    pub fn compiled(&self, name: &str, took: std::time::Duration) {
+        self.compile
+            .with_label_values(&[name])
+            .set(took.as_secs_f64());
     }
 
     /// Forgets the info series of a module no longer loaded.
@@ -325,9 +397,25 @@ pub struct PluginMetrics {
     pub fail_open: IntCounter,
     pub local_responses: IntCounter,
     pub reloads: IntCounter,
+    denied: [IntCounter; Denied::ALL.len()],
 }
 
 impl PluginMetrics {
+    /// Counts one refusal by the plugin's permissions.
+    pub fn deny(&self, what: Denied) {
+        self.denied[what as usize].inc();
+    }
+
+    /// The refusals so far, by call, those that happened only.
+    pub fn denials(&self) -> Vec<(&'static str, u64)> {
+        Denied::ALL
+            .iter()
+            .zip(&self.denied)
+            .filter(|(_, c)| c.get() > 0)
+            .map(|(d, c)| (d.label(), c.get()))
+            .collect()
+    }
+
     /// Counts one call of `hook` that took `nanos`.
     pub fn hook(&self, hook: Hook, nanos: u64) {
         self.hooks[hook as usize].observe(nanos);
@@ -335,168 +423,6 @@ impl PluginMetrics {
 
     pub fn hook_calls(&self, hook: Hook) -> u64 {
         self.hooks[hook as usize].count()
-    }
-}
-
-/// `proxy_metric_type_t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl MetricKind {
-    pub fn from_abi(v: i32) -> Option<Self> {
-        match v {
-            0 => Some(Self::Counter),
-            1 => Some(Self::Gauge),
-            2 => Some(Self::Histogram),
-            _ => None,
-        }
-    }
-}
-
-enum Custom {
-    Counter(IntCounter),
-    Gauge(IntGauge),
-    Histogram(Histogram),
-}
-
-/// The metrics one plugin defined, shared by its instances (the same name gives the same id).
-pub struct CustomMetrics {
-    plugin: String,
-    families: std::sync::Arc<WasmMetrics>,
-    defined: Mutex<Vec<(String, MetricKind, Custom)>>,
-}
-
-/// A plugin metric name as a Prometheus name: `proxlet_plugin_metric_` + [a-zA-Z0-9_].
-fn metric_name(name: &str) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("proxlet_plugin_metric_{clean}")
-}
-
-impl CustomMetrics {
-    pub fn new(plugin: &str, families: std::sync::Arc<WasmMetrics>) -> Self {
-        Self {
-            plugin: plugin.to_owned(),
-            families,
-            defined: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn define(&self, kind: MetricKind, name: &str) -> Result<u32, Status> {
-        let mut defined = self.defined.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = defined.iter().position(|(n, k, _)| n == name && *k == kind) {
-            return Ok(i as u32 + 1);
-        }
-        let full = metric_name(name);
-        let help = format!("Plugin-defined metric {name}.");
-        let mut fams = self
-            .families
-            .custom
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let registry = &self.families.registry;
-        let plugin = [self.plugin.as_str()];
-        let metric = match kind {
-            MetricKind::Counter => {
-                let full = format!("{full}_total");
-                let fam = match fams.counters.get(&full) {
-                    Some(f) => f.clone(),
-                    None => {
-                        let f = IntCounterVec::new(Opts::new(&full, &help), &["plugin"])
-                            .map_err(|_| Status::BadArgument)?;
-                        registry
-                            .register(Box::new(f.clone()))
-                            .map_err(|_| Status::BadArgument)?;
-                        fams.counters.insert(full, f.clone());
-                        f
-                    }
-                };
-                Custom::Counter(fam.with_label_values(&plugin))
-            }
-            MetricKind::Gauge => {
-                let fam = match fams.gauges.get(&full) {
-                    Some(f) => f.clone(),
-                    None => {
-                        let f = IntGaugeVec::new(Opts::new(&full, &help), &["plugin"])
-                            .map_err(|_| Status::BadArgument)?;
-                        registry
-                            .register(Box::new(f.clone()))
-                            .map_err(|_| Status::BadArgument)?;
-                        fams.gauges.insert(full, f.clone());
-                        f
-                    }
-                };
-                Custom::Gauge(fam.with_label_values(&plugin))
-            }
-            MetricKind::Histogram => {
-                let fam = match fams.histograms.get(&full) {
-                    Some(f) => f.clone(),
-                    None => {
-                        let opts = HistogramOpts::new(&full, &help).buckets(
-                            prometheus::exponential_buckets(1.0, 4.0, 16)
-                                .map_err(|_| Status::InternalFailure)?,
-                        );
-                        let f = HistogramVec::new(opts, &["plugin"])
-                            .map_err(|_| Status::BadArgument)?;
-                        registry
-                            .register(Box::new(f.clone()))
-                            .map_err(|_| Status::BadArgument)?;
-                        fams.histograms.insert(full, f.clone());
-                        f
-                    }
-                };
-                Custom::Histogram(fam.with_label_values(&plugin))
-            }
-        };
-        defined.push((name.to_owned(), kind, metric));
-        Ok(defined.len() as u32)
-    }
-
-    fn with<T>(&self, id: u32, f: impl FnOnce(&Custom) -> Result<T, Status>) -> Result<T, Status> {
-        let defined = self.defined.lock().unwrap_or_else(|p| p.into_inner());
-        let (_, _, m) = defined
-            .get((id as usize).wrapping_sub(1))
-            .ok_or(Status::NotFound)?;
-        f(m)
-    }
-
-    pub fn increment(&self, id: u32, delta: i64) -> Result<(), Status> {
-        self.with(id, |m| match m {
-            Custom::Counter(c) if delta > 0 => {
-                c.inc_by(delta as u64);
-                Ok(())
-            }
-            Custom::Gauge(g) => {
-                g.add(delta);
-                Ok(())
-            }
-            _ => Err(Status::BadArgument),
-        })
-    }
-
-    pub fn record(&self, id: u32, value: u64) -> Result<(), Status> {
-        self.with(id, |m| {
-            match m {
-                Custom::Counter(c) => c.inc_by(value),
-                Custom::Gauge(g) => g.set(value as i64),
-                Custom::Histogram(h) => h.observe(value as f64),
-            }
-            Ok(())
-        })
-    }
-
-    pub fn get(&self, id: u32) -> Result<u64, Status> {
-        self.with(id, |m| match m {
-            Custom::Counter(c) => Ok(c.get()),
-            Custom::Gauge(g) => Ok(g.get() as u64),
-            Custom::Histogram(_) => Err(Status::BadArgument),
-        })
     }
 }
 

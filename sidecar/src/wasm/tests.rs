@@ -29,6 +29,7 @@ fn plugin_with(
     let shared = testing::shared(&loaded, &metrics, permissions);
     let settings = Settings {
         source: "fixture.wat".into(),
+        kind: crate::config::plugins::PluginKind::Request,
         phase: None,
         priority: 0,
         failure_policy: policy,
@@ -105,7 +106,17 @@ async fn a_trap_fails_the_request_and_the_instance_is_replaced() -> Result<(), S
     let status = replaced.err().map(|r| r.status());
     assert_eq!(status, Some(http::StatusCode::SERVICE_UNAVAILABLE));
     assert_eq!(p.shared.metrics.traps.get(), 1);
-    // The next request gets a fresh instance.
+    // Replaced at once, before the next request comes, and the failure kept.
+    assert!(p.running() && p.running_instances() == 1);
+    let failure = p.last_failure().ok_or("no last error")?;
+    assert!(
+        failure
+            .message
+            .contains("response_headers hook failed: trapped"),
+        "{}",
+        failure.message
+    );
+    // The next request gets the fresh instance.
     let mut next = ChainStream::new(chain, info());
     assert!(matches!(
         next.request_headers(request(), true).await,
@@ -285,6 +296,87 @@ async fn a_hook_that_starts_while_the_ticker_sleeps_meets_its_time_cap() -> Resu
         started.elapsed() < Duration::from_millis(500),
         "{:?}",
         started.elapsed()
+    );
+    Ok(())
+}
+
+/// A module whose request-headers hook sleeps `ms` with WASI `poll_oneoff` (as Go's and
+/// TinyGo's runtimes sleep), then traps unless one clock event came back.
+fn sleeper(ms: u64) -> String {
+    let ns = ms * 1_000_000;
+    format!(
+        r#"(module
+        (import "wasi_snapshot_preview1" "poll_oneoff"
+          (func $poll (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+          ;; One subscription at 0: userdata 7, clock (tag 0), monotonic (id 1), relative.
+          (i64.store (i32.const 0) (i64.const 7))
+          (i32.store8 (i32.const 8) (i32.const 0))
+          (i32.store (i32.const 16) (i32.const 1))
+          (i64.store (i32.const 24) (i64.const {ns}))
+          (if (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))
+            (then unreachable))
+          (if (i32.ne (i32.load (i32.const 128)) (i32.const 1)) (then unreachable))
+          (if (i64.ne (i64.load (i32.const 64)) (i64.const 7)) (then unreachable))
+          (i32.const 0)))"#
+    )
+}
+
+#[tokio::test]
+async fn poll_oneoff_sleeps_within_the_hook_time_cap() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let short = plugin(&engine, &sleeper(5), FailurePolicy::FailClosed)?;
+    let chain = Arc::new(Chain::new(vec![short], 1024));
+    let started = std::time::Instant::now();
+    let verdict = ChainStream::new(chain, info())
+        .request_headers(request(), true)
+        .await;
+    assert!(
+        matches!(verdict, RequestVerdict::Forward(_)),
+        "the 5 ms sleep failed"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Past the 20 ms cap: a time-out at the cap, not a 200 ms wait.
+    let long = plugin(&engine, &sleeper(200), FailurePolicy::FailClosed)?;
+    let chain = Arc::new(Chain::new(vec![long.clone()], 1024));
+    let started = std::time::Instant::now();
+    let verdict = ChainStream::new(chain, info())
+        .request_headers(request(), true)
+        .await;
+    assert!(
+        matches!(verdict, RequestVerdict::Answer { ref response, .. } if response.status() == 503)
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(long.shared.metrics.timeouts.get(), 1);
+    Ok(())
+}
+
+/// A module with a root context only, as the Rust SDK builds one: creating an HTTP context
+/// traps, so the plugin is refused at load instead of failing every request.
+#[test]
+fn a_request_plugin_that_creates_no_http_context_is_refused_at_load() -> Result<(), String> {
+    let engine = Engine::new(None).map_err(|e| e.to_string())?;
+    let root_only = r#"(module
+        (memory (export "memory") 1)
+        (func (export "proxy_abi_version_0_2_1"))
+        (func (export "proxy_on_context_create") (param i32 i32)
+          (if (local.get 1) (then unreachable))))"#;
+    let err = plugin(&engine, root_only, FailurePolicy::FailClosed)
+        .err()
+        .unwrap_or_default();
+    assert!(
+        err.contains("creates no HTTP context") && err.contains("kind: background"),
+        "{err}"
     );
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! The same functions are registered under `wasi_snapshot_preview1` and the older
 //! `wasi_unstable` (the AssemblyScript SDK imports `proc_exit` from there).
 
+mod poll;
+
 use std::time::{Instant, SystemTime};
 
 use wasmtime::{Caller, Linker, Module, Val};
@@ -35,6 +37,19 @@ fn fault(r: Result<(), super::abi::Status>) -> i32 {
 fn epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds on WASI clock `id`: 0 the real-time clock, 1 the monotonic one (`None`: another).
+fn clock_now(id: i32) -> Option<u64> {
+    match id {
+        0 => Some(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        ),
+        1 => Some(epoch().elapsed().as_nanos() as u64),
+        _ => None,
+    }
 }
 
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -99,15 +114,9 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         "clock_time_get",
-        |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| {
-            let now = match id {
-                0 => SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
-                1 => epoch().elapsed().as_nanos() as u64,
-                _ => return EINVAL,
-            };
-            fault(memory::write_u64(&mut c, ret, now))
+        |mut c: Caller<'_, HostState>, id: i32, _precision: i64, ret: i32| match clock_now(id) {
+            Some(now) => fault(memory::write_u64(&mut c, ret, now)),
+            None => EINVAL,
         },
     )?;
     linker.func_wrap(
@@ -161,7 +170,7 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
                 pending.clear();
             }
             for line in lines.into_iter().filter(|l| !l.is_empty()) {
-                c.data().plugin.log(level, line);
+                c.data_mut().log(level, line);
             }
             fault(memory::write_u32(&mut c, ret, written))
         },
@@ -215,6 +224,7 @@ fn add_module(linker: &mut Linker<HostState>, m: &str) -> wasmtime::Result<()> {
         },
     )?;
     linker.func_wrap(m, "sched_yield", |_: Caller<'_, HostState>| SUCCESS)?;
+    linker.func_wrap(m, "poll_oneoff", poll::poll_oneoff)?;
     linker.func_wrap(
         m,
         "proc_exit",
@@ -244,6 +254,7 @@ const IMPLEMENTED: &[(&str, &str)] = &[
     ("fd_fdstat_get", "ii:i"),
     ("fd_fdstat_set_flags", "ii:i"),
     ("sched_yield", ":i"),
+    ("poll_oneoff", "iiii:i"),
     ("proc_exit", "i:"),
 ];
 
@@ -276,11 +287,13 @@ pub fn stub_missing(linker: &mut Linker<HostState>, module: &Module) -> wasmtime
             continue;
         }
         let results: Vec<wasmtime::ValType> = want.results().collect();
+        let name = import.name().to_owned();
         linker.func_new(
             import.module(),
             import.name(),
             want,
             move |_c, _args, out| {
+                tracing::trace!(call = %name, "WASI call the sandbox does not provide: ENOSYS");
                 for (slot, ty) in out.iter_mut().zip(&results) {
                     *slot = match ty {
                         wasmtime::ValType::I64 => Val::I64(i64::from(ENOSYS)),

@@ -2,8 +2,9 @@
 //! `plugins:` list, and what the admin API says about the plugins of a running sidecar.
 //!
 //! The modules are built by `cargo xtask plugins` into
-//! `plugins/target/wasm32-wasip1/release/<name>.wasm`, and those written with other SDKs into
-//! `plugins/sdk/<sdk>/build/plugin.wasm`; the tests do not build them.
+//! `plugins/target/wasm32-wasip1/release/<name>.wasm`, those written with the AssemblyScript SDK
+//! into `plugins/sdk/<sdk>/build/plugin.wasm` and the Go ones into
+//! `plugins/sdk/go/build/go_<name>.wasm`; the tests do not build them.
 
 mod admin;
 
@@ -28,6 +29,12 @@ pub fn wasm(name: &str) -> Result<PathBuf> {
 /// under `plugins/sdk/`), or an error saying how to build it.
 pub fn sdk_wasm(sdk: &str) -> Result<PathBuf> {
     built(Path::new("plugins/sdk").join(sdk).join("build/plugin.wasm"))
+}
+
+/// The built Go SDK plugin `name` (`headers`, `ticker`, `receiver`: a directory of
+/// `plugins/sdk/go`), or an error saying how to build it.
+pub fn go_wasm(name: &str) -> Result<PathBuf> {
+    built(Path::new("plugins/sdk/go/build").join(format!("go_{name}.wasm")))
 }
 
 /// `relative` (from the repository root) if the module is there.
@@ -85,6 +92,16 @@ impl Plugin {
     /// `failure_policy: FailOpen`.
     pub fn fail_open(self) -> Self {
         self.set("failure_policy", "FailOpen")
+    }
+
+    /// `kind: background`: one instance outside the request path.
+    pub fn background(self) -> Self {
+        self.set("kind", "background")
+    }
+
+    /// `vm_id`: plugins with the same one share shared data and queues.
+    pub fn vm_id(self, vm: &str) -> Self {
+        self.set("vm_id", vm)
     }
 
     /// `permissions.body: true`: the plugin's body callbacks run.

@@ -31,6 +31,7 @@ import {
   get_buffer_bytes,
   get_property,
   replace_header_map_value_string,
+  set_tick_period_milliseconds,
 } from "@solo-io/proxy-runtime/runtime";
 import { proxy_get_shared_data, proxy_set_shared_data } from "@solo-io/proxy-runtime/imports";
 import { free } from "@solo-io/proxy-runtime/malloc";
@@ -256,3 +257,36 @@ class PolicyContext extends Context {
 }
 
 registerRootContext((context_id: u32): RootContext => new PolicyRoot(context_id), ROOT_ID);
+
+/** The root id of the module's second root context, a background ticker. */
+const TICKER_ID = "as_ticker";
+
+/** How often the ticker ticks. */
+const TICK_MS: u32 = 50;
+
+/**
+ * A root context without HTTP contexts, to run as a background plugin (`kind: background`,
+ * `root_id: as_ticker`): it ticks, counting and logging each tick.
+ */
+class TickerRoot extends RootContext {
+  count: u32 = 0;
+  // Defined with the root context, so that the policy's instances do not define it.
+  ticks: Counter | null = null;
+
+  // The SDK's own onConfigure would read the configuration (see PolicyRoot): there is none.
+  onConfigure(configuration_size: u32): bool {
+    this.ticks = new Counter("as_ticker_ticks");
+    set_tick_period_milliseconds(TICK_MS);
+    log(LogLevelValues.info, "as-ticker: ticking every " + TICK_MS.toString() + " ms");
+    return true;
+  }
+
+  onTick(): void {
+    this.count += 1;
+    const ticks = this.ticks;
+    if (ticks != null) ticks.increment(1);
+    log(LogLevelValues.info, "as-ticker: tick " + this.count.toString());
+  }
+}
+
+registerRootContext((context_id: u32): RootContext => new TickerRoot(context_id), TICKER_ID);

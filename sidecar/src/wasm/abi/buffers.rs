@@ -9,6 +9,7 @@ use wasmtime::{Caller, Linker};
 
 use super::{HostResult, Status, memory};
 use crate::wasm::host::HostState;
+use crate::wasm::metrics::Denied;
 use crate::wasm::stream::Phase;
 
 const REQUEST_BODY: i32 = 0;
@@ -18,11 +19,16 @@ const GRPC_CALL_MESSAGE: i32 = 5;
 const VM_CONFIGURATION: i32 = 6;
 const PLUGIN_CONFIGURATION: i32 = 7;
 
-/// A copy of buffer `kind` as the acting context sees it now.
-fn snapshot(state: &HostState, kind: i32) -> Result<Bytes, Status> {
+/// A copy of buffer `kind` as the acting context sees it now; `call` is counted if the
+/// plugin's permissions refuse it.
+fn snapshot(state: &mut HostState, kind: i32, call: Denied) -> Result<Bytes, Status> {
+    if kind == PLUGIN_CONFIGURATION {
+        state.read_config = true;
+    }
     match kind {
         REQUEST_BODY | RESPONSE_BODY => {
             if !state.plugin.permissions.body {
+                state.plugin.metrics.deny(call);
                 return Err(Status::NotFound);
             }
             let stream = state.stream().ok_or(Status::NotFound)?;
@@ -61,6 +67,25 @@ pub fn splice(buf: &mut BytesMut, start: u32, size: u32, data: &[u8]) {
     buf.extend_from_slice(&tail);
 }
 
+/// Where the size of a configuration read goes. The AssemblyScript SDK
+/// (`@solo-io/proxy-runtime` 0.1.8), in its default `RootContext.onConfigure`, passes the
+/// configuration's size where the address of the size slot belongs:
+/// `proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, &ref.buffer, size)`. Written there,
+/// the size lands at guest address `size`: in the module's static data, or in a heap block's
+/// header when the configuration is as long as the static data (the allocator's reference-count
+/// assertion fails later, `~lib/rt/pure.ts`), and with an empty configuration the SDK reads a
+/// stale size and traps. Its return slots are one `ArrayBufferReference`, the pointer and then
+/// the size, so in that case the size goes right after the pointer, where the SDK reads it. A
+/// guest whose size slot's address is the size it asked for is that SDK: no other is.
+fn size_slot(kind: i32, max: i32, ret_ptr: i32, ret_len: i32) -> i32 {
+    let config = kind == PLUGIN_CONFIGURATION || kind == VM_CONFIGURATION;
+    if config && ret_len == max && ret_ptr != ret_len {
+        ret_ptr.wrapping_add(4)
+    } else {
+        ret_len
+    }
+}
+
 pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "env",
@@ -72,10 +97,11 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_ptr: i32,
          ret_len: i32|
          -> HostResult {
-            let buf = match snapshot(caller.data(), kind) {
+            let buf = match snapshot(caller.data_mut(), kind, Denied::GetBuffer) {
                 Ok(b) => b,
                 Err(s) => return s.into(),
             };
+            let ret_len = size_slot(kind, max, ret_ptr, ret_len);
             // Offsets are unsigned; SDKs pass u32::MAX for "everything".
             let start = (start as u32 as usize).min(buf.len());
             let end = start.saturating_add(max as u32 as usize).min(buf.len());
@@ -107,6 +133,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Status::BadArgument.into();
             }
             if !state.plugin.permissions.body {
+                state.plugin.metrics.deny(Denied::SetBuffer);
                 return Status::NotFound.into();
             }
             let Some(stream) = state.stream() else {
@@ -134,7 +161,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_len: i32,
          ret_flags: i32|
          -> HostResult {
-            let buf = match snapshot(caller.data(), kind) {
+            let buf = match snapshot(caller.data_mut(), kind, Denied::BufferStatus) {
                 Ok(b) => b,
                 Err(s) => return s.into(),
             };
@@ -148,7 +175,17 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::splice;
+    use super::{PLUGIN_CONFIGURATION, REQUEST_BODY, size_slot, splice};
+
+    #[test]
+    fn a_configuration_size_passed_as_its_slot_goes_after_the_pointer() {
+        // The AssemblyScript SDK's onConfigure: the size (18) where the slot's address belongs.
+        assert_eq!(size_slot(PLUGIN_CONFIGURATION, 18, 1024, 18), 1028);
+        assert_eq!(size_slot(PLUGIN_CONFIGURATION, 0, 1024, 0), 1028);
+        // Everyone else: their own slot.
+        assert_eq!(size_slot(PLUGIN_CONFIGURATION, -1, 1024, 1032), 1032);
+        assert_eq!(size_slot(REQUEST_BODY, 18, 1024, 18), 18);
+    }
     use bytes::BytesMut;
 
     fn edit(start: u32, size: u32, data: &str) -> String {

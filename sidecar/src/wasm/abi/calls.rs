@@ -11,6 +11,7 @@ use wasmtime::{Caller, Linker};
 
 use super::{HostResult, Status, memory, pairs};
 use crate::wasm::host::{HostState, PendingCall};
+use crate::wasm::metrics::Denied;
 
 /// Upper bound on a call's timeout (0 asks for none).
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,10 +25,13 @@ fn timeout(ms: i32) -> Duration {
 
 /// Whether the plugin may call `cluster` (listed in its permissions, and defined); a refusal
 /// is logged for the plugin's author.
-fn may_call(state: &HostState, cluster: &str) -> bool {
+fn may_call(state: &HostState, cluster: &str, call: Denied) -> bool {
     let plugin = &state.plugin;
-    let allowed = plugin.permissions.http_calls.iter().any(|c| c == cluster)
-        && plugin.services.clusters.contains_key(cluster);
+    let permitted = plugin.permissions.http_calls.iter().any(|c| c == cluster);
+    if !permitted {
+        plugin.metrics.deny(call);
+    }
+    let allowed = permitted && plugin.services.clusters.contains_key(cluster);
     if !allowed {
         plugin.log(
             crate::wasm::logs::Level::Warn,
@@ -66,7 +70,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(headers) = pairs::decode_owned(&headers) else {
                 return Status::BadArgument.into();
             };
-            if !may_call(caller.data(), &cluster) {
+            if !may_call(caller.data(), &cluster, Denied::HttpCall) {
                 return Status::BadArgument.into();
             }
             let has = |name: &[u8]| headers.iter().any(|(k, _)| k.as_slice() == name);
@@ -121,7 +125,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(metadata) = pairs::decode_owned(&metadata) else {
                 return Status::BadArgument.into();
             };
-            if !may_call(caller.data(), &cluster) {
+            if !may_call(caller.data(), &cluster, Denied::GrpcCall) {
                 // The Rust SDK expects PARSE_FAILURE for an upstream it cannot use.
                 return Status::ParseFailure.into();
             }

@@ -18,7 +18,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok(m) => m,
                 Err(s) => return s.into(),
             };
-            caller.data().plugin.log(level, message);
+            caller.data_mut().log(level, message);
             Status::Ok.into()
         },
     )?;

@@ -210,7 +210,7 @@ mod tests {
             .registry
             .gather()
             .iter()
-            .any(|f| f.name() == "proxlet_plugin_metric_loaded_total");
+            .any(|f| f.name() == "loaded_total");
         assert!(defined, "the counter defined at start-up is not registered");
         Ok(())
     }

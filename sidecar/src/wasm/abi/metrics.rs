@@ -1,6 +1,6 @@
 //! Plugin-defined metrics: `proxy_define_metric`, `proxy_increment_metric`,
-//! `proxy_record_metric`, `proxy_get_metric`. They are exported on `/metrics` as
-//! `proxlet_plugin_metric_<name>` with a `plugin` label.
+//! `proxy_record_metric`, `proxy_get_metric`. They are exported on `/metrics` under the name the
+//! plugin gave, with a `plugin` label (see `wasm::metrics::custom`).
 
 use wasmtime::{Caller, Linker};
 

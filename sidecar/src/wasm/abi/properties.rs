@@ -118,6 +118,9 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Err(s) => return s.into(),
             };
             let path = segments(&raw);
+            if path.len() == 1 && path[0] == b"plugin_root_id" {
+                caller.data_mut().read_root_id = true;
+            }
             let state = caller.data();
             let value = plugin_property(state, &path).or_else(|| {
                 let stream = state.stream()?;

@@ -7,9 +7,15 @@ use wasmtime::{Caller, Linker};
 
 use super::{HostResult, Status, memory};
 use crate::wasm::host::HostState;
+use crate::wasm::metrics::Denied;
 
-fn denied(state: &HostState) -> bool {
-    !state.plugin.permissions.shared_data
+/// Whether the plugin may not use shared data; a refusal is counted as `call`.
+fn denied(state: &HostState, call: Denied) -> bool {
+    let denied = !state.plugin.permissions.shared_data;
+    if denied {
+        state.plugin.metrics.deny(call);
+    }
+    denied
 }
 
 pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -23,7 +29,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          ret_len: i32,
          ret_cas: i32|
          -> HostResult {
-            if denied(caller.data()) {
+            if denied(caller.data(), Denied::GetSharedData) {
                 return Status::NotFound.into();
             }
             let key = match memory::read(&mut caller, key_ptr, key_len) {
@@ -50,7 +56,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          val_len: i32,
          cas: i32|
          -> HostResult {
-            if denied(caller.data()) {
+            if denied(caller.data(), Denied::SetSharedData) {
                 return Status::CasMismatch.into();
             }
             let kv = memory::read(&mut caller, key_ptr, key_len)

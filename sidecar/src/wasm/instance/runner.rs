@@ -9,7 +9,6 @@ use wasmtime::{Store, Trap, TypedFunc, WasmParams, WasmResults};
 use super::{Action, HookError};
 use crate::wasm::engine::EPOCH_TICK;
 use crate::wasm::host::HostState;
-use crate::wasm::logs::Level;
 use crate::wasm::metrics::Hook;
 use crate::wasm::wasi::Exit;
 
@@ -17,10 +16,10 @@ use crate::wasm::wasi::Exit;
 /// callback where it is instead of cloning it.
 pub struct Runner {
     pub store: Store<HostState>,
-    pub timeout_ticks: u64,
+    pub timeout: Duration,
     /// The budget of the root context's start-up callbacks (`Hook::Start`): longer than a
     /// request hook's, as Envoy does not bound them at all and they may compile patterns.
-    pub start_ticks: u64,
+    pub start_timeout: Duration,
     pub healthy: bool,
     pub ticker: std::sync::Arc<crate::wasm::ticker::Ticker>,
 }
@@ -38,21 +37,26 @@ impl Runner {
         if !self.healthy {
             return Err(HookError::Lost);
         }
+        let budget = if hook == Hook::Start {
+            self.start_timeout
+        } else {
+            self.timeout
+        };
         let data = self.store.data_mut();
         let (saved_current, saved_effective) = (data.current, data.effective.take());
         data.current = ctx;
+        data.error_line = None;
+        // Host functions that wait (WASI `poll_oneoff`) wait no longer than the cap.
+        let saved_deadline = data.deadline.replace(std::time::Instant::now() + budget);
         self.ticker.enter();
-        self.store.set_epoch_deadline(if hook == Hook::Start {
-            self.start_ticks
-        } else {
-            self.timeout_ticks
-        });
+        self.store.set_epoch_deadline(ticks(budget));
         // The TSC where it is invariant (a few ns), the OS clock otherwise.
         let started = quanta::Instant::now();
         let result = f.call(&mut self.store, args);
         let data = self.store.data_mut();
         data.current = saved_current;
         data.effective = saved_effective;
+        data.deadline = saved_deadline;
         data.plugin
             .metrics
             .hook(hook, started.elapsed().as_nanos() as u64);
@@ -86,7 +90,8 @@ impl Runner {
     fn failed(&mut self, hook: Hook, e: &wasmtime::Error) -> HookError {
         self.healthy = false;
         let err = classify(&self.store, e, hook.label());
-        let plugin = &self.store.data().plugin;
+        let data = self.store.data();
+        let plugin = &data.plugin;
         match err {
             HookError::Timeout => plugin.metrics.timeouts.inc(),
             HookError::Memory => {
@@ -95,13 +100,16 @@ impl Runner {
             }
             _ => plugin.metrics.traps.inc(),
         }
-        plugin.log(
-            Level::Error,
-            format!(
-                "{} hook failed: {err}; the instance is replaced",
-                hook.label()
-            ),
-        );
+        // The plugin's own word on it (a panic message), if it said one before it failed.
+        let said = data
+            .error_line
+            .as_deref()
+            .map(|l| format!(" (the plugin logged: {l})"))
+            .unwrap_or_default();
+        plugin.fail(format!(
+            "{} hook failed: {err}{said}; the instance is replaced",
+            hook.label()
+        ));
         err
     }
 }

@@ -3,6 +3,7 @@
 //! The JSON is read field by field: a documented field that is missing or of the wrong type fails
 //! the test that reads it, so the tests also pin the API's shape.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -14,7 +15,10 @@ use crate::support::{sidecar::Sidecar, wait};
 #[derive(Clone, Debug)]
 pub struct PluginStatus {
     pub name: String,
+    /// `request` or `background`.
+    pub kind: String,
     pub root_id: String,
+    pub vm_id: String,
     pub source: String,
     pub digest: String,
     pub abi: String,
@@ -24,6 +28,18 @@ pub struct PluginStatus {
     /// `running` or `failed`.
     pub state: String,
     pub last_error: Option<String>,
+    /// When the last error happened (RFC 3339), with it.
+    pub last_error_at: Option<String>,
+    /// Instances running, of `pool`.
+    pub instances: u64,
+    pub pool: u64,
+    /// What looked wrong when the plugin loaded.
+    pub warnings: Vec<String>,
+    /// Refusals by the plugin's permissions, by call.
+    pub denied: BTreeMap<String, u64>,
+    /// `compiled`, `memory-cache` or `disk-cache`, and how long it took.
+    pub compile_source: String,
+    pub compile_ms: f64,
     pub counters: Counters,
 }
 
@@ -33,6 +49,7 @@ pub struct Counters {
     pub request_headers_calls: u64,
     pub response_headers_calls: u64,
     pub log_calls: u64,
+    pub tick_calls: u64,
     pub traps: u64,
     pub timeouts: u64,
     pub memory_cap_hits: u64,
@@ -152,9 +169,27 @@ impl PluginStatus {
     fn from_json(value: &Value) -> Result<Self> {
         let o = object(value)?;
         let counters = object(o.get("counters").context("no `counters`")?)?;
+        let compile = object(o.get("compile").context("no `compile`")?)?;
+        let warnings = o
+            .get("warnings")
+            .and_then(Value::as_array)
+            .context("no `warnings` list")?
+            .iter()
+            .map(|w| {
+                w.as_str()
+                    .map(str::to_owned)
+                    .context("a warning is not a string")
+            })
+            .collect::<Result<_>>()?;
+        let denied = object(o.get("denied").context("no `denied`")?)?
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_u64().context("a denial is not a count")?)))
+            .collect::<Result<_>>()?;
         Ok(Self {
             name: string(o, "name")?,
+            kind: string(o, "kind")?,
             root_id: string(o, "root_id")?,
+            vm_id: string(o, "vm_id")?,
             source: string(o, "source")?,
             digest: string(o, "digest")?,
             abi: string(o, "abi")?,
@@ -163,10 +198,21 @@ impl PluginStatus {
             failure_policy: string(o, "failure_policy")?,
             state: string(o, "state")?,
             last_error: optional_string(o, "last_error")?,
+            last_error_at: optional_string(o, "last_error_at")?,
+            instances: count(o, "instances")?,
+            pool: count(o, "pool")?,
+            warnings,
+            denied,
+            compile_source: string(compile, "source")?,
+            compile_ms: compile
+                .get("ms")
+                .and_then(Value::as_f64)
+                .context("`compile.ms` is not a number")?,
             counters: Counters {
                 request_headers_calls: count(counters, "request_headers_calls")?,
                 response_headers_calls: count(counters, "response_headers_calls")?,
                 log_calls: count(counters, "log_calls")?,
+                tick_calls: count(counters, "tick_calls")?,
                 traps: count(counters, "traps")?,
                 timeouts: count(counters, "timeouts")?,
                 memory_cap_hits: count(counters, "memory_cap_hits")?,
