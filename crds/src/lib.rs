@@ -18,7 +18,7 @@ pub mod selector;
 pub use condition::{ConditionType, Reason};
 pub use digest::Digest;
 pub use plugin::{
-    ArtifactFormat, FailurePolicy, Limits, MatchRule, Permissions, Phase, ProxyPlugin,
+    ArtifactFormat, FailurePolicy, Limits, MatchRule, Permissions, Phase, PluginKind, ProxyPlugin,
     ProxyPluginSpec, ProxyPluginStatus, PullPolicy, SidecarFailure, Sidecars,
 };
 pub use plugin_set::{LoadFailure, LoadState, PluginReport, PluginSet, SetPlugin, SidecarReport};

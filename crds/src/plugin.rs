@@ -121,11 +121,38 @@ pub struct ProxyPluginSpec {
     pub match_rules: Option<Vec<MatchRule>>,
 }
 
-/// Where a plugin runs.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+/// Where a plugin runs. (The sidecar's YAML also accepts `request` and `background`.)
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum PluginKind {
+    /// In the request path: its HTTP contexts see every request it matches.
+    #[default]
+    #[serde(alias = "request")]
     Request,
+    /// Outside the request path (Envoy's singleton service): one instance, its root context
+    /// only, for timers, queues, outbound calls and shared data.
+    #[serde(alias = "background")]
     Background,
+}
+
+impl PluginKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Background => "background",
+        }
+    }
+}
+
+impl std::str::FromStr for PluginKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "request" => Ok(Self::Request),
+            "background" => Ok(Self::Background),
+            _ => Err(format!("{s:?}: expected `request` or `background`")),
+        }
+    }
 }
 
 /// When the operator pulls the module again.
@@ -192,13 +219,25 @@ pub struct Permissions {
     /// Whether the plugin's body callbacks run and may read or change bodies.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub body: bool,
-    /// Whether the plugin may use shared data and shared queues.
+    /// Whether the plugin may use shared data and shared queues. Default false, as every
+    /// permission: grant it when a plugin needs it.
     #[serde(
         default,
         alias = "shared_data",
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub shared_data: bool,
+}
+
+impl Permissions {
+    /// The keys a `permissions` mapping may have (the sidecar's YAML refuses others).
+    pub const FIELDS: &[&str] = &[
+        "httpCalls",
+        "http_calls",
+        "body",
+        "sharedData",
+        "shared_data",
+    ];
 }
 
 /// A slice of the traffic; a request matches when every field given matches.
@@ -310,6 +349,9 @@ fn free_form(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 impl Limits {
+    /// The keys a `limits` mapping may have (the sidecar's YAML refuses others).
+    pub const FIELDS: &[&str] = &["hookTimeout", "hook_timeout", "memory"];
+
     /// A hook call's cap when `hookTimeout` is unset.
     pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_millis(20);
     /// An instance's memory cap when `memory` is unset.

@@ -193,19 +193,19 @@ fn validate_plugins(
                 "must not be empty (leave it out for the name)".into(),
             ));
         }
-        if plugins::parse_bytes(&p.limits.memory).is_none() {
-            return Err(bad(
-                i,
-                "limits.memory",
-                format!("{:?} is not a quantity like 64Mi", p.limits.memory),
-            ));
+        if let Err(e) = p.limits.memory_bytes() {
+            return Err(bad(i, "limits.memory", e.to_string()));
         }
-        if p.limits.hook_timeout.is_zero() {
-            return Err(bad(
-                i,
-                "limits.hook_timeout",
-                "must be greater than zero".into(),
-            ));
+        match p.limits.hook_timeout() {
+            Err(e) => return Err(bad(i, "limits.hook_timeout", e.to_string())),
+            Ok(d) if d.is_zero() => {
+                return Err(bad(
+                    i,
+                    "limits.hook_timeout",
+                    "must be greater than zero".into(),
+                ));
+            }
+            Ok(_) => {}
         }
         if let Some(c) = p
             .permissions

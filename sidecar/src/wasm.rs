@@ -44,7 +44,7 @@ use self::metrics::{CustomMetrics, Tags, WasmMetrics};
 use self::plugin::{Plugin, PluginShared, Settings};
 use self::services::{Cluster, Services};
 use crate::config::Config;
-use crate::config::plugins::{PluginEntry, config_bytes, parse_bytes};
+use crate::config::plugins::{Limits, PluginEntry, config_bytes};
 
 /// Lines kept per plugin for `GET /api/plugins/{name}/logs`.
 const LOG_LINES: usize = 512;
@@ -151,9 +151,10 @@ impl Host {
             ticker: loaded.ticker.clone(),
             last_error: std::sync::Mutex::new(None),
         };
-        let denied = e
-            .permissions
-            .denied(self.services.clusters.keys().map(String::as_str));
+        let denied = crate::config::plugins::denied(
+            &e.permissions,
+            self.services.clusters.keys().map(String::as_str),
+        );
         if !denied.is_empty() {
             shared.log(
                 Level::Warn,
@@ -173,8 +174,13 @@ impl Host {
             phase: e.phase,
             priority: e.priority,
             failure_policy: e.failure_policy,
-            hook_timeout: e.limits.hook_timeout,
-            max_memory: parse_bytes(&e.limits.memory).unwrap_or(64 << 20),
+            // Both were checked when the configuration was read.
+            hook_timeout: e
+                .limits
+                .hook_timeout()
+                .unwrap_or(Limits::DEFAULT_HOOK_TIMEOUT),
+            max_memory: usize::try_from(e.limits.memory_bytes().unwrap_or(Limits::DEFAULT_MEMORY))
+                .unwrap_or(usize::MAX),
             pool_size: self.pool_size,
         };
         Plugin::new(shared, settings, loaded, &self.metrics).map_err(|source| PluginError::Start {

@@ -49,7 +49,8 @@ async fn rust_background_plugin_over(protocol: Protocol) -> Result<()> {
     let ticker = Plugin::new("ticker")?
         .background()
         .config(json!({"period_ms": 30, "cluster": "sink", "path": "/echo", "trap_on_tick": 3}))
-        .http_calls(&["sink"]);
+        .http_calls(&["sink"])
+        .shared_data();
     let sidecar = Sidecar::builder(upstream.addr())
         .cluster("sink", upstream.addr())
         .set("workers", 2)

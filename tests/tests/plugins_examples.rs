@@ -507,12 +507,14 @@ async fn get_as(connection: &mut Connection, key: &str) -> Result<Reply> {
 async fn rate_limiter_refuses_the_request_over_capacity_until_the_refill() -> Result<()> {
     const INTERVAL_MS: u64 = 2000;
     let upstream = Upstream::start().await?;
-    let plugin = Plugin::new("rate-limiter")?.config(json!({
-        "key": "header:x-api-key",
-        "capacity": 3,
-        "refill_tokens": 3,
-        "refill_interval_ms": INTERVAL_MS,
-    }));
+    let plugin = Plugin::new("rate-limiter")?
+        .config(json!({
+            "key": "header:x-api-key",
+            "capacity": 3,
+            "refill_tokens": 3,
+            "refill_interval_ms": INTERVAL_MS,
+        }))
+        .shared_data();
     let sidecar = Sidecar::builder(upstream.addr())
         .plugin(&plugin)
         .start()

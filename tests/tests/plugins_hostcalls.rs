@@ -105,7 +105,7 @@ async fn set_property_is_read_back() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_data_compare_and_swap() -> Result<()> {
     let upstream = Upstream::start().await?;
-    let sidecar = start(&upstream, &Plugin::new("hostcalls")?).await?;
+    let sidecar = start(&upstream, &Plugin::new("hostcalls")?.shared_data()).await?;
     let reply = report(&sidecar, "shared", "/", Protocol::H2c).await?;
     expect_headers(
         &reply,
@@ -124,7 +124,7 @@ async fn shared_data_compare_and_swap() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_queue_is_first_in_first_out() -> Result<()> {
     let upstream = Upstream::start().await?;
-    let sidecar = start(&upstream, &Plugin::new("hostcalls")?).await?;
+    let sidecar = start(&upstream, &Plugin::new("hostcalls")?.shared_data()).await?;
     let reply = report(&sidecar, "queue", "/", Protocol::Http1).await?;
     expect_headers(
         &reply,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::plugins::{FailurePolicy, PluginPhase};
+use crate::config::plugins::{FailurePolicy, Phase};
 use crate::wasm::logs::Line;
 use crate::wasm::metrics::Hook;
 use crate::wasm::plugin::Plugin;
@@ -81,9 +81,9 @@ fn view(p: &Plugin) -> PluginView {
         digest: format!("sha256:{}", p.digest),
         abi: p.abi.label(),
         phase: p.settings.phase.map(|ph| match ph {
-            PluginPhase::Authn => "AUTHN",
-            PluginPhase::Authz => "AUTHZ",
-            PluginPhase::Stats => "STATS",
+            Phase::Authn => "AUTHN",
+            Phase::Authz => "AUTHZ",
+            Phase::Stats => "STATS",
         }),
         priority: p.settings.priority,
         failure_policy: match p.settings.failure_policy {

@@ -65,7 +65,7 @@ pub struct Cli {
     #[arg(long = "plugin-vm-id", value_name = "ID")]
     pub plugin_vm_id: Vec<String>,
     /// Kind of the preceding --plugin: `request` (default) or `background`.
-    #[arg(long = "plugin-kind", value_name = "KIND", value_enum)]
+    #[arg(long = "plugin-kind", value_name = "KIND")]
     pub plugin_kind: Vec<plugins::PluginKind>,
     /// Lets the preceding --plugin see and change bodies (permissions.body).
     #[arg(long = "plugin-body", action = clap::ArgAction::Count)]
@@ -73,9 +73,9 @@ pub struct Cli {
     /// Lets the preceding --plugin call CLUSTER (permissions.http_calls); repeat for more.
     #[arg(long = "plugin-http-call", value_name = "CLUSTER")]
     pub plugin_http_call: Vec<String>,
-    /// Takes shared data away from the preceding --plugin (permissions.shared_data: false).
-    #[arg(long = "plugin-no-shared-data", action = clap::ArgAction::Count)]
-    pub plugin_no_shared_data: u8,
+    /// Lets the preceding --plugin use shared data and shared queues (permissions.shared_data).
+    #[arg(long = "plugin-shared-data", action = clap::ArgAction::Count)]
+    pub plugin_shared_data: u8,
     /// A cluster plugins may call, `NAME=HOST:PORT` (clusters.NAME.address); repeat for more.
     #[arg(long = "cluster", value_name = "NAME=HOST:PORT")]
     pub cluster: Vec<String>,
@@ -94,7 +94,7 @@ pub enum PluginFlag {
     Kind(String),
     Body,
     HttpCall(String),
-    NoSharedData,
+    SharedData,
 }
 
 /// Picks the plugin flags out of the command line, in order (`--flag value` or `--flag=value`).
@@ -108,7 +108,7 @@ pub fn plugin_flags(args: impl IntoIterator<Item = String>) -> Vec<PluginFlag> {
         };
         match flag.as_str() {
             "--plugin-body" => out.push(PluginFlag::Body),
-            "--plugin-no-shared-data" => out.push(PluginFlag::NoSharedData),
+            "--plugin-shared-data" => out.push(PluginFlag::SharedData),
             _ => {}
         }
         let make: fn(String) -> PluginFlag = match flag.as_str() {
@@ -138,7 +138,7 @@ impl PluginFlag {
             Self::Kind(_) => "--plugin-kind",
             Self::Body => "--plugin-body",
             Self::HttpCall(_) => "--plugin-http-call",
-            Self::NoSharedData => "--plugin-no-shared-data",
+            Self::SharedData => "--plugin-shared-data",
         }
     }
 
@@ -150,17 +150,13 @@ impl PluginFlag {
             Self::RootId(id) => entry.root_id = Some(id),
             Self::VmId(id) => entry.vm_id = Some(id),
             Self::Kind(kind) => {
-                entry.kind = <plugins::PluginKind as clap::ValueEnum>::from_str(&kind, true)
-                    .map_err(|_| {
-                        super::ConfigError::invalid(
-                            "--plugin-kind",
-                            format!("{kind:?}: expected `request` or `background`"),
-                        )
-                    })?;
+                entry.kind = kind
+                    .parse()
+                    .map_err(|e: String| super::ConfigError::invalid("--plugin-kind", e))?;
             }
             Self::Body => entry.permissions.body = true,
             Self::HttpCall(cluster) => entry.permissions.http_calls.push(cluster),
-            Self::NoSharedData => entry.permissions.shared_data = false,
+            Self::SharedData => entry.permissions.shared_data = true,
         }
         Ok(())
     }

@@ -1,11 +1,41 @@
 //! The `plugins:` and `clusters:` sections of the configuration file.
 
+pub use proxlet_crds::{FailurePolicy, Limits, Permissions, Phase, PluginKind};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use serde::Deserialize;
+/// The contract's types are lenient about unknown keys (a newer operator may add some); the
+/// sidecar's own file is not: a misspelt key is an error that names it.
+trait Known {
+    const FIELDS: &'static [&'static str];
+}
+
+impl Known for Limits {
+    const FIELDS: &'static [&'static str] = Limits::FIELDS;
+}
+
+impl Known for Permissions {
+    const FIELDS: &'static [&'static str] = Permissions::FIELDS;
+}
+
+fn strict<'de, D: Deserializer<'de>, T: DeserializeOwned + Known>(d: D) -> Result<T, D::Error> {
+    let value = serde_yaml::Value::deserialize(d)?;
+    if let serde_yaml::Value::Mapping(map) = &value {
+        for key in map.keys() {
+            let key = key.as_str().unwrap_or_default();
+            if !T::FIELDS.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown field `{key}`, expected one of {}",
+                    T::FIELDS.join(", ")
+                )));
+            }
+        }
+    }
+    serde_yaml::from_value(value).map_err(serde::de::Error::custom)
+}
 
 /// One plugin in the chain.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -32,15 +62,17 @@ pub struct PluginEntry {
     pub vm_config: Option<serde_json::Value>,
     /// Ordering: AUTHN, then AUTHZ, then STATS, then plugins without a phase.
     #[serde(default)]
-    pub phase: Option<PluginPhase>,
+    pub phase: Option<Phase>,
     /// Within a phase, higher runs first. Default 0.
     #[serde(default)]
     pub priority: i32,
     #[serde(default)]
     pub failure_policy: FailurePolicy,
-    #[serde(default)]
-    pub limits: PluginLimits,
-    #[serde(default)]
+    /// `hook_timeout` (default 20ms) and `memory` (default 64Mi), as in a ProxyPlugin.
+    #[serde(default, deserialize_with = "strict")]
+    pub limits: Limits,
+    /// `http_calls`, `body`, `shared_data`: each off by default, as in a ProxyPlugin.
+    #[serde(default, deserialize_with = "strict")]
     pub permissions: Permissions,
     /// Environment variables the plugin sees through WASI (nothing else is inherited).
     #[serde(default)]
@@ -61,123 +93,38 @@ impl PluginEntry {
             phase: None,
             priority: 0,
             failure_policy: FailurePolicy::default(),
-            limits: PluginLimits::default(),
+            limits: Limits::default(),
             permissions: Permissions::default(),
             env: BTreeMap::new(),
         }
     }
 }
 
-/// Where a plugin runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum PluginKind {
-    /// In the request path: its HTTP contexts see every request (the default).
-    #[default]
-    Request,
-    /// Outside the request path (Envoy's singleton service): one instance, its root context
-    /// only, for timers, queues, outbound calls and shared data.
-    Background,
-}
-
-impl PluginKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Request => "request",
-            Self::Background => "background",
-        }
+/// What a plugin may not do, one phrase each (empty when it may do everything), for the line
+/// logged when it loads.
+pub fn denied<'a>(perms: &Permissions, clusters: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    if !perms.body {
+        out.push(
+            "see or change bodies: its body callbacks are not called (permissions.body)".to_owned(),
+        );
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-pub enum PluginPhase {
-    #[serde(rename = "AUTHN")]
-    Authn,
-    #[serde(rename = "AUTHZ")]
-    Authz,
-    #[serde(rename = "STATS")]
-    Stats,
-}
-
-/// What happens to a request when its plugin cannot run (trap, time cap, failed start).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum FailurePolicy {
-    /// Answer the request with a 503 (`proxlet-error: plugin-failed`).
-    #[default]
-    FailClosed,
-    /// Skip the plugin for this request and count the skip.
-    FailOpen,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginLimits {
-    /// Longest a single callback may run. Default 20ms.
-    #[serde(with = "humantime_serde")]
-    pub hook_timeout: Duration,
-    /// Linear memory cap per instance, as a Kubernetes quantity (`64Mi`). Default 64Mi.
-    pub memory: String,
-}
-
-impl Default for PluginLimits {
-    fn default() -> Self {
-        Self {
-            hook_timeout: Duration::from_millis(20),
-            memory: "64Mi".into(),
-        }
+    if !perms.shared_data {
+        out.push("read or write shared data (permissions.shared_data)".to_owned());
     }
-}
-
-/// Capabilities beyond reading and changing headers.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Permissions {
-    /// Clusters the plugin may call with `proxy_http_call`. Default none.
-    pub http_calls: Vec<String>,
-    /// Body callbacks and body buffers. Default false: bodies stream past the plugin.
-    pub body: bool,
-    /// Shared data and shared queues. Default true.
-    pub shared_data: bool,
-}
-
-impl Default for Permissions {
-    fn default() -> Self {
-        Self {
-            http_calls: Vec::new(),
-            body: false,
-            shared_data: true,
-        }
+    let mut others: Vec<&str> = clusters
+        .filter(|c| !perms.http_calls.iter().any(|h| h == c))
+        .collect();
+    others.sort_unstable();
+    if perms.http_calls.is_empty() {
+        out.push("call any cluster (permissions.http_calls)".to_owned());
+    } else if !others.is_empty() {
+        out.push(format!(
+            "call the clusters {} (permissions.http_calls)",
+            others.join(", ")
+        ));
     }
-}
-
-impl Permissions {
-    /// What the plugin may not do, one phrase each (empty when it may do everything), for the
-    /// line logged when it loads.
-    pub fn denied<'a>(&self, clusters: impl Iterator<Item = &'a str>) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.body {
-            out.push(
-                "see or change bodies: its body callbacks are not called (permissions.body)"
-                    .to_owned(),
-            );
-        }
-        if !self.shared_data {
-            out.push("read or write shared data (permissions.shared_data)".to_owned());
-        }
-        let mut others: Vec<&str> = clusters
-            .filter(|c| !self.http_calls.iter().any(|h| h == c))
-            .collect();
-        others.sort_unstable();
-        if self.http_calls.is_empty() {
-            out.push("call any cluster (permissions.http_calls)".to_owned());
-        } else if !others.is_empty() {
-            out.push(format!(
-                "call the clusters {} (permissions.http_calls)",
-                others.join(", ")
-            ));
-        }
-        out
-    }
+    out
 }
 
 /// Envoy-style tag extraction for plugin-defined metric names (Envoy's `stats_tags`).
@@ -204,25 +151,6 @@ pub struct ClusterEntry {
     pub address: SocketAddr,
 }
 
-/// Parses a Kubernetes-style quantity of bytes: `64Mi`, `1Gi`, `512Ki`, `1000000`, `10M`.
-pub fn parse_bytes(q: &str) -> Option<usize> {
-    let q = q.trim();
-    let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
-    let (n, unit) = q.split_at(split);
-    let n: usize = n.parse().ok()?;
-    let mult: usize = match unit {
-        "" => 1,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        "K" | "k" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 /// The bytes a config value hands to the plugin: a string as is, anything else as JSON.
 pub fn config_bytes(v: Option<&serde_json::Value>) -> Vec<u8> {
     match v {
@@ -237,31 +165,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantities() {
-        assert_eq!(parse_bytes("64Mi"), Some(64 << 20));
-        assert_eq!(parse_bytes("1000"), Some(1000));
-        assert_eq!(parse_bytes("2G"), Some(2_000_000_000));
-        assert_eq!(parse_bytes("64MB"), None);
-        assert_eq!(parse_bytes("Mi"), None);
-    }
-
-    #[test]
     fn what_a_plugin_may_not_do_is_said() {
-        let default = Permissions::default().denied(["auth"].into_iter());
-        assert_eq!(default.len(), 2, "{default:?}");
+        let default = denied(&Permissions::default(), ["auth"].into_iter());
+        assert_eq!(default.len(), 3, "{default:?}");
         assert!(default[0].starts_with("see or change bodies"));
-        assert!(default[1].starts_with("call any cluster"));
+        assert!(default[1].starts_with("read or write shared data"));
+        assert!(default[2].starts_with("call any cluster"));
         let some = Permissions {
             body: true,
             http_calls: vec!["auth".into()],
             shared_data: false,
         };
         assert_eq!(
-            some.denied(["billing", "auth"].into_iter()),
+            denied(&some, ["billing", "auth"].into_iter()),
             [
                 "read or write shared data (permissions.shared_data)",
                 "call the clusters billing (permissions.http_calls)"
             ]
+        );
+    }
+
+    #[test]
+    fn limits_and_permissions_refuse_unknown_keys_and_take_both_spellings() {
+        let entry = |extra: &str| {
+            serde_yaml::from_str::<PluginEntry>(&format!("name: a\npath: a.wasm\n{extra}"))
+        };
+        let e = entry("limits: {hook_timeout: 50ms, memory: 8Mi}\npermissions: {shared_data: true, httpCalls: [x]}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            e.limits.hook_timeout(),
+            Ok(std::time::Duration::from_millis(50))
+        );
+        assert_eq!(e.limits.memory_bytes(), Ok(8 << 20));
+        assert!(e.permissions.shared_data && e.permissions.http_calls == ["x"]);
+        let typo = entry("permissions: {bodyy: true}")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            typo.as_deref()
+                .is_some_and(|t| t.contains("unknown field `bodyy`")),
+            "{typo:?}"
+        );
+        let typo = entry("limits: {memroy: 1Mi}").err().map(|e| e.to_string());
+        assert!(
+            typo.as_deref()
+                .is_some_and(|t| t.contains("unknown field `memroy`")),
+            "{typo:?}"
         );
     }
 

@@ -105,11 +105,11 @@ fn plugin_flags_grant_permissions_and_set_ids_per_plugin() -> Result<(), ConfigE
         "--plugin-http-call",
         "auth",
         "--plugin-vm-id=shared",
+        "--plugin-shared-data",
         "--plugin",
         "ticker.wasm",
         "--plugin-kind",
         "background",
-        "--plugin-no-shared-data",
     ])?;
     let (a, t) = (&c.plugins[0], &c.plugins[1]);
     assert_eq!(a.name, "a-plugin");

@@ -22,7 +22,7 @@ use super::instance::{HookError, Instance};
 use super::logs::{Level, LogRing};
 use super::metrics::{CustomMetrics, PluginMetrics, WasmMetrics};
 use super::services::Services;
-use crate::config::plugins::{FailurePolicy, Permissions, PluginKind, PluginPhase};
+use crate::config::plugins::{FailurePolicy, Permissions, Phase, PluginKind};
 
 /// What host functions know of their plugin; shared by its instances.
 pub struct PluginShared {
@@ -70,7 +70,7 @@ impl PluginShared {
 pub struct Settings {
     pub source: String,
     pub kind: PluginKind,
-    pub phase: Option<PluginPhase>,
+    pub phase: Option<Phase>,
     pub priority: i32,
     pub failure_policy: FailurePolicy,
     pub hook_timeout: Duration,

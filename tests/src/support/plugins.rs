@@ -109,6 +109,11 @@ impl Plugin {
         self.set("permissions.body", true)
     }
 
+    /// `permissions.shared_data: true`: shared data and shared queues.
+    pub fn shared_data(self) -> Self {
+        self.set("permissions.shared_data", true)
+    }
+
     /// `permissions.http_calls`: the clusters the plugin may call.
     pub fn http_calls(self, clusters: &[&str]) -> Self {
         let list = clusters.iter().map(|c| Value::from(*c)).collect();
