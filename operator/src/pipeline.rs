@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use proxlet_crds::plugin_set::Compiled;
 use proxlet_crds::{ArtifactFormat, Digest, PullPolicy};
-use proxlet_sidecar::wasm::engine::{AbiVersion, LoadError};
+use proxlet_engine::{AbiVersion, LoadError};
 
 use self::compiled::CompiledStore;
 pub use self::error::{Mismatch, PipelineError, Reason, Stage};

@@ -1,6 +1,7 @@
 //! Validating a module before any sidecar sees it: the binary header first (a core WebAssembly
-//! module, version 1), then a full compile and link with the sidecar's own engine settings,
-//! which also finds the Proxy-Wasm ABI version it exports.
+//! module, version 1), then a full compile with the sidecar's engine settings and a check of its
+//! imports against the host's list (`proxlet-engine`), which also finds the Proxy-Wasm ABI
+//! version it exports.
 //!
 //! One [`Validator`] (one wasmtime engine) per operator process, shared. Compiling is CPU-heavy,
 //! so it runs on the blocking pool, one module at a time (wasmtime already spreads one compile
@@ -10,7 +11,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use proxlet_sidecar::wasm::engine::{AbiVersion, Engine, LoadError};
+use proxlet_engine::{AbiVersion, LoadError};
 use tokio::sync::Semaphore;
 
 use crate::pipeline::PipelineError;
@@ -21,7 +22,7 @@ const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
 /// Compiles modules the way the sidecar does.
 #[derive(Clone)]
 pub struct Validator {
-    engine: Arc<Engine>,
+    engine: wasmtime::Engine,
     compiling: Arc<Semaphore>,
 }
 
@@ -29,14 +30,14 @@ impl Validator {
     /// Builds the engine (once per process).
     pub fn new() -> Result<Self, LoadError> {
         Ok(Self {
-            engine: Arc::new(Engine::new(None)?),
+            engine: proxlet_engine::engine()?,
             compiling: Arc::new(Semaphore::new(1)),
         })
     }
 
     /// The engine's fingerprint, which compiled artifacts are bound to.
     pub fn engine(&self) -> String {
-        self.engine.fingerprint()
+        proxlet_engine::fingerprint(&self.engine)
     }
 
     /// Checks the header, compiles and links `bytes`; the ABI version it exports and the
@@ -50,8 +51,8 @@ impl Validator {
             .map_err(|e| PipelineError::CompileFailed {
                 detail: format!("the compile queue is closed: {e}"),
             })?;
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || engine.precompile(&bytes))
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || proxlet_engine::precompile(&engine, &bytes))
             .await
             .map_err(|e| PipelineError::CompileFailed {
                 detail: format!("the compile task failed: {e}"),

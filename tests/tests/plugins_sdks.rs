@@ -333,7 +333,9 @@ fn seen_values(upstream: &Upstream, name: &str) -> Vec<String> {
 async fn go_plugin_over(protocol: Protocol) -> Result<()> {
     let upstream = Upstream::start().await?;
     let plugin =
-        Plugin::at("go-headers", &plugins::go_wasm("headers")?).set("limits.hook_timeout", "100ms");
+        Plugin::at("go-headers", &plugins::go_wasm("headers")?)
+            .set("limits.hook_timeout", "100ms")
+            .shared_data();
     let sidecar = Sidecar::builder(upstream.addr())
         .set("workers", 2)
         .plugin(&plugin)
@@ -437,14 +439,17 @@ async fn go_background_plugins_tick_call_out_and_share_a_queue() -> Result<()> {
         .config(serde_json::json!({
             "period_ms": 30, "cluster": "sink", "path": "/echo", "trap_on_tick": 3
         }))
-        .http_calls(&["sink"]);
+        .http_calls(&["sink"])
+        .shared_data();
     let receiver = Plugin::at("go-receiver", &plugins::go_wasm("receiver")?)
         .background()
         .vm_id("queues")
-        .config(serde_json::json!({"queues": ["audit", "requests"]}));
+        .config(serde_json::json!({"queues": ["audit", "requests"]}))
+        .shared_data();
     let sender = Plugin::at("go-headers", &plugins::go_wasm("headers")?)
         .vm_id("queues")
-        .config(serde_json::json!({"queue": "requests"}));
+        .config(serde_json::json!({"queue": "requests"}))
+        .shared_data();
     let sidecar = Sidecar::builder(upstream.addr())
         .cluster("sink", upstream.addr())
         .plugin(&ticker)

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use proxlet_crds::{ArtifactFormat, Digest};
-use proxlet_sidecar::wasm::engine::AbiVersion;
+use proxlet_engine::AbiVersion;
 
 use super::*;
 use crate::pipeline::Transfer;

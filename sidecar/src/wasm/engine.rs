@@ -1,15 +1,15 @@
-//! The wasmtime engine (one per process), module loading and validation, and the compiled
-//! module cache: in memory and on disk, keyed by the module's SHA-256 digest and the engine's
-//! settings, so a restart or a reload does not compile the same module again.
+//! The sidecar's wasmtime engine (one per process, on the shared settings of `proxlet-engine`),
+//! its linker with the host functions, module loading, and the compiled module cache: in memory
+//! and on disk, keyed by the module's SHA-256 digest and the engine's fingerprint, so a restart
+//! or a reload does not compile the same module again.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Config, InstancePre, Linker, Module, OptLevel};
+use wasmtime::{InstancePre, Linker, Module};
 
 use super::host::HostState;
 use super::ticker::Ticker;
@@ -17,36 +17,7 @@ use super::ticker::Ticker;
 /// How often the epoch advances: the resolution of hook time caps.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// The Proxy-Wasm ABI a module was built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AbiVersion {
-    V0_2_0,
-    V0_2_1,
-}
-
-impl AbiVersion {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::V0_2_0 => "0.2.0",
-            Self::V0_2_1 => "0.2.1",
-        }
-    }
-}
-
-/// Why a module cannot run.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("not a WebAssembly module: {0}")]
-    Compile(String),
-    #[error("exports neither proxy_abi_version_0_2_1 nor proxy_abi_version_0_2_0 ({found})")]
-    NoAbi { found: String },
-    #[error("imports {module}.{name}, which the sidecar does not provide")]
-    UnknownImport { module: String, name: String },
-    #[error("cannot link: {0}")]
-    Link(String),
-    #[error("engine: {0}")]
-    Engine(String),
-}
+pub use proxlet_engine::{AbiVersion, LoadError};
 
 /// Where a loaded module's machine code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,19 +67,10 @@ pub struct Engine {
     ticker: Arc<Ticker>,
 }
 
-/// The `env` functions the host provides (beyond these a module is refused).
-const EXTRA_ENV: [&str; 2] = ["emscripten_notify_memory_growth", "pthread_equal"];
-
 impl Engine {
     /// Builds the engine; `cache_dir` keeps compiled modules across restarts.
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .parallel_compilation(true)
-            .cranelift_opt_level(OptLevel::Speed);
-        let engine =
-            wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let engine = proxlet_engine::engine()?;
         let mut linker = Linker::new(&engine);
         super::abi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         super::wasi::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
@@ -116,9 +78,7 @@ impl Engine {
             .func_wrap("env", "emscripten_notify_memory_growth", |_: i32| {})
             .and_then(|l| l.func_wrap("env", "pthread_equal", |a: i32, b: i32| i32::from(a == b)))
             .map_err(|e| LoadError::Engine(e.to_string()))?;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let settings = format!("{:016x}", hasher.finish());
+        let settings = proxlet_engine::fingerprint(&engine);
         let ticker = Ticker::spawn(&engine);
         if let Some(dir) = &cache_dir
             && let Err(e) = std::fs::create_dir_all(dir)
@@ -148,7 +108,7 @@ impl Engine {
             from,
             took: started.elapsed(),
         };
-        let abi = abi_version(&module)?;
+        let abi = proxlet_engine::abi_version(&module)?;
         let pre = self.link(&module)?;
         Ok(Loaded {
             digest,
@@ -159,35 +119,9 @@ impl Engine {
         })
     }
 
-    /// Compiles, checks the ABI and links a module like [`Engine::load`], without keeping the
-    /// compiled module: for a caller that only validates (the operator), so memory does not grow
-    /// with every module it has seen.
-    pub fn validate(&self, bytes: &[u8]) -> Result<AbiVersion, LoadError> {
-        let module =
-            Module::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let abi = abi_version(&module)?;
-        self.link(&module)?;
-        Ok(abi)
-    }
-
-    /// Compiles, checks and links a module like [`Engine::validate`], and returns the compiled
-    /// artifact too ([`Module::serialize`]), which an engine with the same
-    /// [`fingerprint`](Self::fingerprint) loads without compiling.
-    pub fn precompile(&self, bytes: &[u8]) -> Result<(AbiVersion, Vec<u8>), LoadError> {
-        let module =
-            Module::new(&self.engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let abi = abi_version(&module)?;
-        self.link(&module)?;
-        let artifact = module.serialize().map_err(|e| {
-            LoadError::Engine(format!("cannot serialize the compiled module: {e:#}"))
-        })?;
-        Ok((abi, artifact))
-    }
-
-    /// What a compiled artifact is bound to: the wasmtime version and the engine's settings.
-    pub fn fingerprint(&self) -> String {
-        // The compatibility hash covers the wasmtime version (its module version strategy).
-        format!("wasmtime-{}", self.settings)
+    /// What compiled artifacts of this engine are bound to.
+    pub fn fingerprint(&self) -> &str {
+        &self.settings
     }
 
     fn module(&self, digest: &str, bytes: &[u8]) -> Result<(Module, CompiledFrom), LoadError> {
@@ -198,8 +132,7 @@ impl Engine {
         let (module, from) = match path.as_deref().and_then(|p| self.read_cached(p)) {
             Some(m) => (m, CompiledFrom::Disk),
             None => {
-                let m = Module::new(&self.engine, bytes)
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                let m = proxlet_engine::compile(&self.engine, bytes)?;
                 if let Some(p) = &path {
                     self.write_cached(p, &m);
                 }
@@ -249,21 +182,10 @@ impl Engine {
         }
     }
 
-    /// Links a module: WASI imports the host lacks become `ENOSYS` stubs; an `env` import the
-    /// host lacks refuses the module.
+    /// Links a module: its `env` imports are checked against the host's list (the one the
+    /// operator validates with); WASI imports the host lacks become `ENOSYS` stubs.
     fn link(&self, module: &Module) -> Result<InstancePre<HostState>, LoadError> {
-        for import in module.imports() {
-            if import.module() == "env"
-                && import.ty().func().is_some()
-                && !import.name().starts_with("proxy_")
-                && !EXTRA_ENV.contains(&import.name())
-            {
-                return Err(LoadError::UnknownImport {
-                    module: "env".into(),
-                    name: import.name().into(),
-                });
-            }
-        }
+        proxlet_engine::imports::check(module)?;
         let mut linker = self.linker.clone();
         super::wasi::stub_missing(&mut linker, module)
             .map_err(|e| LoadError::Link(e.to_string()))?;
@@ -273,25 +195,4 @@ impl Engine {
             .instantiate_pre(module)
             .map_err(|e| LoadError::Link(format!("{e:#}")))
     }
-}
-
-fn abi_version(module: &Module) -> Result<AbiVersion, LoadError> {
-    let mut found = Vec::new();
-    for export in module.exports() {
-        match export.name() {
-            "proxy_abi_version_0_2_1" | "proxy_abi_version_0_2_100" => {
-                return Ok(AbiVersion::V0_2_1);
-            }
-            "proxy_abi_version_0_2_0" => return Ok(AbiVersion::V0_2_0),
-            n if n.starts_with("proxy_abi_version_") => found.push(n.to_owned()),
-            _ => {}
-        }
-    }
-    Err(LoadError::NoAbi {
-        found: if found.is_empty() {
-            "found no proxy_abi_version_* export".into()
-        } else {
-            format!("found {}", found.join(", "))
-        },
-    })
 }

@@ -380,3 +380,14 @@ fn a_request_plugin_that_creates_no_http_context_is_refused_at_load() -> Result<
     );
     Ok(())
 }
+
+#[test]
+fn the_linker_defines_every_host_function_the_shared_list_names() {
+    // The list the operator validates modules against: a module importing every entry, each
+    // with its signature, links here exactly when the host defines them all as listed.
+    let engine = Engine::new(None).unwrap_or_else(|e| panic!("{e}"));
+    let wat = proxlet_engine::imports::everything_wat();
+    engine
+        .load(wat.as_bytes())
+        .unwrap_or_else(|e| panic!("the host lacks a listed function: {e}"));
+}
