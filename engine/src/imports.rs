@@ -21,6 +21,7 @@ use Ty::{I32, I64};
 pub type HostFunc = (&'static str, &'static [Ty], &'static [Ty]);
 
 /// Every `env` function the host provides.
+#[rustfmt::skip]
 pub const ENV: &[HostFunc] = &[
     ("emscripten_notify_memory_growth", &[I32], &[]),
     ("proxy_add_header_map_value", &[I32, I32, I32, I32, I32], &[I32]),
@@ -88,7 +89,10 @@ pub fn check(module: &Module) -> Result<(), LoadError> {
             // A memory or table from `env`: not something the host provides.
             return Err(unknown());
         };
-        let (_, params, results) = ENV.iter().find(|(n, _, _)| *n == name).ok_or_else(unknown)?;
+        let (_, params, results) = ENV
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .ok_or_else(unknown)?;
         let same = |got: &mut dyn ExactSizeIterator<Item = ValType>, have: &[Ty]| {
             got.len() == have.len()
                 && got.zip(have).all(|(g, h)| match h {
@@ -133,7 +137,11 @@ pub fn everything_wat() -> String {
     let imports: String = ENV
         .iter()
         .map(|(name, p, r)| {
-            format!("(import \"env\" \"{name}\" (func (param{}) (result{})))\n", ty(p), ty(r))
+            format!(
+                "(import \"env\" \"{name}\" (func (param{}) (result{})))\n",
+                ty(p),
+                ty(r)
+            )
         })
         .collect();
     format!("(module\n{imports}(func (export \"proxy_abi_version_0_2_1\")))")

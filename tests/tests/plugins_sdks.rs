@@ -332,10 +332,9 @@ fn seen_values(upstream: &Upstream, name: &str) -> Vec<String> {
 /// cap and past it is a time-out; a panic's text reaches the plugin log and `last_error`.
 async fn go_plugin_over(protocol: Protocol) -> Result<()> {
     let upstream = Upstream::start().await?;
-    let plugin =
-        Plugin::at("go-headers", &plugins::go_wasm("headers")?)
-            .set("limits.hook_timeout", "100ms")
-            .shared_data();
+    let plugin = Plugin::at("go-headers", &plugins::go_wasm("headers")?)
+        .set("limits.hook_timeout", "100ms")
+        .shared_data();
     let sidecar = Sidecar::builder(upstream.addr())
         .set("workers", 2)
         .plugin(&plugin)
